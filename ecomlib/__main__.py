@@ -1,0 +1,66 @@
+"""Command line: ``python -m ecomlib local start|status|stop|reset``, ``demo``, ``bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _local(args: argparse.Namespace) -> int:
+    from ecomlib.local import server
+
+    if args.action == "start":
+        print(server.start())
+        return 0
+    if args.action == "status":
+        info = server.status()
+        if info is None:
+            print(json.dumps({"running": False}))
+            return 1
+        print(json.dumps({"endpoint": info["endpoint"], "apis": info.get("apis", {})}))
+        return 0
+    if args.action == "stop":
+        was_running = server.stop()
+        print("stopped" if was_running else "not running")
+        return 0
+    if args.action == "reset":
+        if server.status() is None:
+            print("not running")
+            return 1
+        server.reset()
+        print("reset: every resource in the embedded AWS is gone")
+        return 0
+    raise AssertionError(args.action)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ecomlib import demo
+
+    print(json.dumps(demo.run(dataset=args.dataset, rows=args.rows, keep=args.keep)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the command; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m ecomlib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="manage the embedded AWS on 127.0.0.1")
+    local.add_argument("action", choices=["start", "status", "stop", "reset"])
+    local.set_defaults(func=_local)
+
+    demo = sub.add_parser("demo", help="run every pipeline on the dataset; print one JSON line")
+    demo.add_argument("--dataset", help="path of the Online Retail CSV (default: ECOM_DATASET, "
+                      "data/raw/data.csv, else the generated default dataset)")
+    demo.add_argument("--rows", type=int, help="use only the first N rows")
+    demo.add_argument("--keep", action="store_true",
+                      help="leave the embedded AWS running afterwards to explore it")
+    demo.set_defaults(func=_demo)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The one place that builds boto3 clients.
+
+``client("kinesis")`` returns a client for the current target (see ``ecomlib.config``):
+the embedded AWS (started on demand), an endpoint you run yourself, or a real account.
+Nothing else in ecomlib builds clients, so switching target is one setting.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
+
+from ecomlib.config import settings
+
+# Credentials for the embedded AWS and the `endpoint` target. They are not real, so
+# nothing sent with them can reach a real account by accident.
+FAKE_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
+
+_clients: dict[tuple, BaseClient] = {}
+_lock = threading.Lock()
+
+
+def endpoint_url() -> str | None:
+    """The URL clients talk to: the embedded AWS's, the configured endpoint, or None (real AWS)."""
+    s = settings()
+    if s.target == "local":
+        from ecomlib.local import server
+
+        return server.ensure_running()
+    return s.endpoint_url
+
+
+def session() -> boto3.Session:
+    """A boto3 session for the current target (fake credentials unless the target is ``aws``)."""
+    s = settings()
+    if s.target == "aws":
+        return boto3.Session(region_name=s.region)
+    return boto3.Session(region_name=s.region, **FAKE_CREDENTIALS)
+
+
+def client(service: str) -> BaseClient:
+    """A boto3 client for ``service`` on the current target, reused across calls."""
+    s = settings()
+    url = endpoint_url()
+    key = (service, s.target, url, s.region)
+    with _lock:
+        if key not in _clients:
+            # Lambda invocations may run for minutes; everything else answers quickly.
+            read_timeout = 900 if service == "lambda" else 120
+            config = Config(
+                retries={"mode": "standard", "max_attempts": 5},
+                read_timeout=read_timeout,
+                connect_timeout=10,
+                max_pool_connections=32,
+            )
+            _clients[key] = session().client(service, endpoint_url=url, config=config)
+        return _clients[key]
+
+
+def region() -> str:
+    """The region in use."""
+    return client("sts").meta.region_name
+
+
+def account_id() -> str:
+    """The account the current target acts in (a fixed fake id on the embedded AWS)."""
+    return client("sts").get_caller_identity()["Account"]

@@ -1,0 +1,15 @@
+"""The embedded local AWS: moto, plus what moto does not do, in one background process.
+
+moto (https://docs.getmoto.org) implements the AWS APIs the course uses. Where it stops
+short of AWS, this package fills the gap, and nothing outside this package does:
+
+=====================  ===============================================================
+``server``             starts, finds, resets and stops the process on 127.0.0.1;
+                       serialises requests, because moto loses concurrent writes.
+``patches``            changes to moto itself (Kinesis puts that slow down as a shard
+                       fills; moto's own Kinesis-to-Lambda calls through Docker).
+=====================  ===============================================================
+
+Everything a notebook does still goes through the ordinary AWS APIs with boto3: these
+modules only make the local process behave the way AWS would behind those APIs.
+"""

@@ -1,0 +1,80 @@
+"""Changes to moto itself, made inside the embedded AWS process only.
+
+Each patch says what AWS really does and why moto needs help to behave like it at the
+scale of this course. Nothing outside ``ecomlib.local`` patches moto.
+"""
+
+from __future__ import annotations
+
+from itertools import count
+
+_applied = False
+
+
+def apply() -> None:
+    """Apply every patch once (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    _patch_kinesis_shard()
+    _patch_kinesis_lambda_mapping()
+    _applied = True
+
+
+def _patch_kinesis_shard() -> None:
+    """Make Kinesis puts and reads cost the same whatever the shard already holds.
+
+    AWS: a PutRecords call costs the same for the first record and the millionth.
+    moto 5.2: every put copies the shard's whole key list to find the last sequence
+    number (``list(self.records.keys())[-1]``), and every GetRecords walks the shard from
+    its first record, so 150,000 records in a shard slow puts ~20x. Sequence numbers in a
+    moto shard are consecutive integers, so both can be answered in constant time.
+    """
+    from moto.kinesis.models import Shard
+
+    def get_max_sequence_number(self: Shard) -> int:
+        return next(reversed(self.records)) if self.records else 0
+
+    def get_min_sequence_number(self: Shard) -> int:
+        return next(iter(self.records)) if self.records else 0
+
+    original_get_records = Shard.get_records
+
+    def get_records(self: Shard, last_sequence_id: str, limit: int | None):
+        last = int(last_sequence_id)
+        records = self.records
+        if records and (last + 1) not in records and last < get_max_sequence_number(self):
+            # Not the consecutive case (e.g. an iterator from before a reshard).
+            return original_get_records(self, last_sequence_id, limit)
+        results = []
+        for seq in count(last + 1):
+            record = records.get(seq)
+            if record is None or (limit is not None and len(results) >= limit):
+                break
+            results.append(record)
+            last = seq
+        behind = 0.0
+        if results:
+            behind = records[get_max_sequence_number(self)].created_at - results[-1].created_at
+        return results, last, int(behind * 1000)
+
+    Shard.get_max_sequence_number = get_max_sequence_number
+    Shard.get_min_sequence_number = get_min_sequence_number
+    Shard.get_records = get_records
+
+
+def _patch_kinesis_lambda_mapping() -> None:
+    """Stop moto from invoking mapped functions inside PutRecord(s).
+
+    AWS: an event source mapping polls each shard in the background and invokes the
+    function with batches of records; a put never waits for a function. moto 5.2
+    invokes the function synchronously inside every put, one record at a time, through
+    Docker (which is not available), and makes puts ~4x slower. ecomlib's own pollers
+    deliver batches instead (see ``ecomlib.local``).
+    """
+    from moto.awslambda.models import LambdaBackend
+
+    def send_kinesis_message(self, *args, **kwargs) -> None:  # noqa: ARG001
+        return None
+
+    LambdaBackend.send_kinesis_message = send_kinesis_message

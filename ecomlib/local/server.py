@@ -1,0 +1,305 @@
+"""Start, find, reset and stop the embedded AWS: one background process on 127.0.0.1.
+
+The process runs moto's server (the AWS APIs) plus ecomlib's gap-fillers. Its address
+is written to ``$ECOM_HOME/server.json``, so every notebook kernel and terminal in one
+sitting finds and reuses the same process, and what one notebook deploys is there for
+the next. ``python -m ecomlib local start|status|stop|reset`` drives it by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import requests
+
+from ecomlib.config import settings
+
+HOST = "127.0.0.1"
+CONTROL = "/_ecomlib"  # the process's own routes, beside the AWS APIs
+
+
+class LocalAWSError(RuntimeError):
+    """The embedded AWS could not be started or reached."""
+
+
+# --------------------------------------------------------------------------------------
+# Client side: used by notebooks, tests and the CLI to manage the process.
+# --------------------------------------------------------------------------------------
+
+
+def _state_file() -> Path:
+    return settings().home / "server.json"
+
+
+def _log_file() -> Path:
+    return settings().home / "server.log"
+
+
+def _read_state() -> dict | None:
+    try:
+        return json.loads(_state_file().read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) is not alive.
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z"):
+            return False
+    return True
+
+
+def _running_state() -> dict | None:
+    state = _read_state()
+    if state and _alive(state["pid"]):
+        return state
+    return None
+
+
+@contextlib.contextmanager
+def _start_lock() -> Iterator[None]:
+    """One starter at a time, across processes (two kernels opening at once)."""
+    home = settings().home
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "start.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure_running() -> str:
+    """The endpoint URL of the embedded AWS, starting it first if it is not running."""
+    state = _running_state()
+    if state:
+        return state["endpoint"]
+    return start()
+
+
+def start(timeout: float = 60) -> str:
+    """Start the embedded AWS in the background (if not running) and return its endpoint."""
+    with _start_lock():
+        state = _running_state()
+        if state:
+            return state["endpoint"]
+        _state_file().unlink(missing_ok=True)
+        s = settings()
+        log = open(_log_file(), "ab")
+        cmd = [sys.executable, "-m", "ecomlib.local", "--port", str(s.local_port)]
+        # A new session: the server outlives the kernel or command that started it, and
+        # holds none of its pipes (output goes to the log file).
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=True, close_fds=True, env=os.environ.copy(),
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise LocalAWSError(
+                    f"the embedded AWS exited at start (code {proc.returncode}); "
+                    f"see the end of {_log_file()}:\n{_tail(_log_file())}"
+                )
+            state = _read_state()
+            if state and state.get("pid") == proc.pid and _healthy(state["endpoint"]):
+                return state["endpoint"]
+            time.sleep(0.1)
+        proc.kill()
+        raise LocalAWSError(f"the embedded AWS did not answer within {timeout:.0f} s; see {_log_file()}")
+
+
+def _healthy(endpoint: str) -> bool:
+    try:
+        return requests.get(endpoint + CONTROL + "/status", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+def status() -> dict | None:
+    """What the running embedded AWS reports about itself, or None when it is not running."""
+    state = _running_state()
+    if not state:
+        return None
+    try:
+        response = requests.get(state["endpoint"] + CONTROL + "/status", timeout=5)
+        response.raise_for_status()
+        return response.json()
+    except requests.RequestException:
+        return None
+
+
+def reset() -> None:
+    """Forget every resource in the embedded AWS (the process keeps running)."""
+    state = _running_state()
+    if state:
+        requests.post(state["endpoint"] + CONTROL + "/reset", timeout=60).raise_for_status()
+
+
+def stop(timeout: float = 10) -> bool:
+    """Stop the embedded AWS and everything it started. True if it was running."""
+    state = _running_state()
+    if not state:
+        _state_file().unlink(missing_ok=True)  # stale file of a process that died
+        return False
+    pid = state["pid"]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)  # the server leads its own process group
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    _state_file().unlink(missing_ok=True)
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# Server side: what runs inside the background process.
+# --------------------------------------------------------------------------------------
+
+# Gap-fillers register here: each gets a chance to start with the server, add to its
+# status, reset with it and stop with it. (API front, stream pollers, ... see ecomlib.local.)
+Component = dict[str, Callable[..., Any]]
+COMPONENTS: list[Component] = []
+
+
+class Serialised:
+    """WSGI middleware: one AWS request at a time, plus the process's own control routes.
+
+    AWS: every service is safe under concurrent clients (an UpdateItem with list_append
+    from 8 clients keeps all 8 appends). moto's backends are plain Python objects without
+    locks, and concurrent requests lose writes (8 clients kept 1,490-1,981 of 2,000
+    list_append updates). Serialising requests makes each one atomic. Lambda Invoke is
+    let through unlocked, because the function it runs calls back into this server.
+    """
+
+    def __init__(self, app: Callable, endpoint: str) -> None:
+        self.app = app
+        self.endpoint = endpoint
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(CONTROL + "/"):
+            return self.control(environ, start_response, path[len(CONTROL) + 1:])
+        if path.startswith("/2015-03-31/functions/") and path.endswith("/invocations"):
+            return self.app(environ, start_response)
+        with self.lock:
+            # Build the whole response inside the lock: moto may compute it lazily.
+            return list(self.app(environ, start_response))
+
+    def control(self, environ: dict, start_response: Callable, route: str) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if route == "status" and method == "GET":
+            body: dict = {"endpoint": self.endpoint, "pid": os.getpid(), "apis": {}}
+            for component in COMPONENTS:
+                if "status" in component:
+                    body.update(component["status"]())
+        elif route == "reset" and method == "POST":
+            with self.lock:
+                reset_backends()
+            body = {"reset": True}
+        else:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [json.dumps({"message": f"no route {method} {route}"}).encode()]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+
+def reset_backends() -> None:
+    """Reset moto and every component (called with the request lock held)."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    for component in COMPONENTS:
+        if "before_reset" in component:
+            component["before_reset"]()
+    moto_api_backend.reset()
+    for component in COMPONENTS:
+        if "after_reset" in component:
+            component["after_reset"]()
+
+
+def serve(port: int = 0) -> None:
+    """Run the embedded AWS in this process until SIGTERM or SIGINT."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    from ecomlib.local import patches
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    patches.apply()
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    app = Serialised(moto_app, endpoint="")
+    httpd = make_server(HOST, port, app, threaded=True)
+    endpoint = f"http://{HOST}:{httpd.server_port}"
+    app.endpoint = endpoint
+
+    for component in COMPONENTS:
+        if "start" in component:
+            component["start"](endpoint)
+
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
+        if not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=httpd.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    state = {"pid": os.getpid(), "endpoint": endpoint, "started": time.time()}
+    state_file = _state_file()
+    tmp = state_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(state_file)
+    logging.info("embedded AWS serving on %s", endpoint)
+    try:
+        httpd.serve_forever()
+    finally:
+        for component in reversed(COMPONENTS):
+            if "stop" in component:
+                with contextlib.suppress(Exception):
+                    component["stop"]()
+        state = _read_state()
+        if state and state.get("pid") == os.getpid():
+            state_file.unlink(missing_ok=True)
+        logging.info("embedded AWS stopped")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the background process (``python -m ecomlib.local``)."""
+    parser = argparse.ArgumentParser(description="Run the embedded AWS in the foreground.")
+    parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0: a free one)")
+    args = parser.parse_args(argv)
+    settings().home.mkdir(parents=True, exist_ok=True)
+    serve(args.port)

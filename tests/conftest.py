@@ -1,0 +1,42 @@
+"""Test settings: a private embedded AWS for this test run, stopped at the end.
+
+The settings are put in os.environ at import time, before any test or notebook kernel
+starts, so nbval's kernels inherit them and share this run's embedded AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATASET = REPO.parent / "shared" / "data" / "online_retail" / "online_retail_data.csv.xz"
+
+_home = tempfile.mkdtemp(prefix="ecomlib-test-")
+os.environ["ECOM_HOME"] = _home
+os.environ["ECOM_TARGET"] = "local"
+os.environ["ECOM_PREFIX"] = "ecom"
+# Committed notebook outputs come from the generated default dataset: never a real file.
+for name in ("ECOM_DATASET", "ECOM_ENDPOINT_URL", "ECOM_LOCAL_PORT", "ECOM_REGION"):
+    os.environ.pop(name, None)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_embedded_aws_at_end():
+    """Whatever started the embedded AWS during the run, stop it afterwards."""
+    yield
+    from ecomlib.local import server
+
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def real_dataset() -> Path:
+    """The real Online Retail file from ../shared (tests using it skip without it)."""
+    if not REAL_DATASET.exists():
+        pytest.skip(f"real dataset not found at {REAL_DATASET}")
+    return REAL_DATASET

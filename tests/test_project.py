@@ -1,0 +1,57 @@
+"""Project hygiene: pins agree, installed versions match them, nothing private is committed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from importlib.metadata import version
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PIN = re.compile(r"^\s*(?:-\s+)?([A-Za-z0-9_.\-]+)(\[[^\]]+\])?==([^\s#]+)")
+
+
+def pins(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text().splitlines():
+        match = PIN.match(line)
+        if match:
+            found[match.group(1).lower()] = match.group(3)
+    return found
+
+
+def test_environment_yml_and_requirements_pin_the_same_versions():
+    requirements = pins(REPO / "requirements.txt")
+    environment = pins(REPO / "environment.yml")
+    assert requirements, "no pins found in requirements.txt"
+    assert requirements == environment
+
+
+def test_installed_versions_are_the_pinned_ones():
+    wrong = {name: (pinned, version(name)) for name, pinned in pins(REPO / "requirements.txt").items()
+             if version(name) != pinned}
+    assert not wrong, f"installed versions differ from the pins (pinned, installed): {wrong}"
+
+
+def test_every_pin_is_exact():
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            assert PIN.match(line), f"not pinned with ==: {line!r}"
+
+
+def test_no_real_data_or_machine_paths_in_tracked_files():
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    assert files, "not a git checkout?"
+    markers = [
+        "536365,85123A",  # first line of the real file
+        "WHITE HANGING HEART",
+        "/work/", "/root/",
+    ]
+    for name in files:
+        path = REPO / name
+        if not path.is_file() or name == "tests/test_project.py":
+            continue
+        text = path.read_text(errors="ignore")
+        for marker in markers:
+            assert marker not in text, f"{name} contains {marker!r}"
