@@ -184,10 +184,23 @@ def stop(timeout: float = 10) -> bool:
 # Server side: what runs inside the background process.
 # --------------------------------------------------------------------------------------
 
-# Gap-fillers register here: each gets a chance to start with the server, add to its
-# status, reset with it and stop with it. (API front, stream pollers, ... see ecomlib.local.)
-Component = dict[str, Callable[..., Any]]
-COMPONENTS: list[Component] = []
+# The gap-fillers that run inside the process, in start order. Each module may define
+# start(endpoint), status() -> dict, before_reset(), after_reset() and stop().
+COMPONENTS = [
+    "ecomlib.local.lambda_runtime",  # runs deployed function code
+    "ecomlib.local.api_front",  # serves deployed API Gateway stages
+]
+
+
+def _components() -> list:
+    import importlib
+
+    return [importlib.import_module(name) for name in COMPONENTS]
+
+
+def _call_all(hook: str, *args: Any, reverse: bool = False) -> list:
+    modules = _components()
+    return [getattr(m, hook)(*args) for m in (reversed(modules) if reverse else modules) if hasattr(m, hook)]
 
 
 class Serialised:
@@ -219,9 +232,8 @@ class Serialised:
         method = environ.get("REQUEST_METHOD")
         if route == "status" and method == "GET":
             body: dict = {"endpoint": self.endpoint, "pid": os.getpid(), "apis": {}}
-            for component in COMPONENTS:
-                if "status" in component:
-                    body.update(component["status"]())
+            for part in _call_all("status"):
+                body.update(part)
         elif route == "reset" and method == "POST":
             with self.lock:
                 reset_backends()
@@ -237,19 +249,15 @@ def reset_backends() -> None:
     """Reset moto and every component (called with the request lock held)."""
     from moto.moto_api._internal.models import moto_api_backend
 
-    for component in COMPONENTS:
-        if "before_reset" in component:
-            component["before_reset"]()
+    _call_all("before_reset")
     moto_api_backend.reset()
-    for component in COMPONENTS:
-        if "after_reset" in component:
-            component["after_reset"]()
+    _call_all("after_reset")
 
 
 def serve(port: int = 0) -> None:
     """Run the embedded AWS in this process until SIGTERM or SIGINT."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
 
     from ecomlib.local import patches
 
@@ -259,13 +267,14 @@ def serve(port: int = 0) -> None:
 
     moto_app = DomainDispatcherApplication(create_backend_app)
     app = Serialised(moto_app, endpoint="")
-    httpd = make_server(HOST, port, app, threaded=True)
+    class RequestHandler(WSGIRequestHandler):
+        disable_nagle_algorithm = True  # reply at once, not after a 40 ms delayed ACK
+
+    httpd = make_server(HOST, port, app, threaded=True, request_handler=RequestHandler)
     endpoint = f"http://{HOST}:{httpd.server_port}"
     app.endpoint = endpoint
 
-    for component in COMPONENTS:
-        if "start" in component:
-            component["start"](endpoint)
+    _call_all("start", endpoint)
 
     stopping = threading.Event()
 
@@ -286,10 +295,12 @@ def serve(port: int = 0) -> None:
     try:
         httpd.serve_forever()
     finally:
-        for component in reversed(COMPONENTS):
-            if "stop" in component:
-                with contextlib.suppress(Exception):
-                    component["stop"]()
+        for module in reversed(_components()):
+            if hasattr(module, "stop"):
+                try:
+                    module.stop()
+                except Exception:  # noqa: BLE001  (stop the others all the same)
+                    logging.exception("stopping %s", module.__name__)
         state = _read_state()
         if state and state.get("pid") == os.getpid():
             state_file.unlink(missing_ok=True)

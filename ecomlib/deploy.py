@@ -1,0 +1,244 @@
+"""Deploy the course's Lambda functions and APIs with the ordinary AWS APIs.
+
+- :func:`package` zips ``lambda_src/<function>/`` (the handler and nothing else).
+- :func:`ensure_role` gives each function its own IAM role with a least-privilege
+  inline policy: only the actions it calls, on only the resources it touches.
+- :func:`deploy_function` creates or updates the function (code and configuration).
+- :func:`ensure_rest_api`, :func:`add_lambda_route`, :func:`deploy_stage` build an API
+  Gateway REST API with Lambda proxy integrations; :func:`api_url` says where it answers.
+
+Every call here works the same on the embedded AWS and on a real account.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from ecomlib import aws
+from ecomlib.config import resource_name, settings
+
+LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
+RUNTIME = "python3.11"
+PACKAGE_EXCLUDE = {"events", "tests", "__pycache__", "README.md"}
+
+LAMBDA_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }],
+}
+
+
+def function_name(function: str) -> str:
+    """The deployed name of ``lambda_src/<function>``: ``ecom-ingest-api`` for ``ingest_api``."""
+    return resource_name(function.replace("_", "-"))
+
+
+def package(function: str) -> bytes:
+    """The deployment package of ``lambda_src/<function>/`` as zip bytes.
+
+    Deterministic (fixed timestamps, sorted names): the same code gives the same
+    CodeSha256, so redeploying unchanged code changes nothing.
+    """
+    source = LAMBDA_SRC / function
+    if not (source / "handler.py").exists():
+        raise FileNotFoundError(f"no handler.py in {source}")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(source.rglob("*")):
+            relative = path.relative_to(source)
+            if path.is_dir() or PACKAGE_EXCLUDE & set(relative.parts) or path.suffix == ".pyc":
+                continue
+            info = zipfile.ZipInfo(str(relative), date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def log_group_arn(function: str) -> str:
+    """ARN of the function's CloudWatch Logs group (its role may write only there)."""
+    return f"arn:aws:logs:{aws.region()}:{aws.account_id()}:log-group:/aws/lambda/{function_name(function)}:*"
+
+
+def ensure_role(function: str, statements: list[dict]) -> str:
+    """Create or update the function's own role; returns its ARN.
+
+    ``statements`` are the IAM statements for what the function does (e.g. put records
+    on one stream). Writing its own logs is added here, scoped to its log group.
+    """
+    iam = aws.client("iam")
+    role = resource_name(function.replace("_", "-"), "role")
+    try:
+        arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "NoSuchEntity":
+            raise
+        arn = iam.create_role(
+            RoleName=role,
+            AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
+            Description=f"Runs the course function {function_name(function)}",
+        )["Role"]["Arn"]
+    logs = {
+        "Sid": "WriteOwnLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": log_group_arn(function),
+    }
+    policy = {"Version": "2012-10-17", "Statement": [logs, *statements]}
+    iam.put_role_policy(RoleName=role, PolicyName="least-privilege", PolicyDocument=json.dumps(policy))
+    return arn
+
+
+def role_policy(function: str) -> dict:
+    """The inline policy document of the function's role (to read it in a notebook)."""
+    role = resource_name(function.replace("_", "-"), "role")
+    document = aws.client("iam").get_role_policy(RoleName=role, PolicyName="least-privilege")["PolicyDocument"]
+    return json.loads(document) if isinstance(document, str) else document
+
+
+def deploy_function(function: str, role_arn: str, environment: dict[str, str],
+                    timeout: int = 30, memory: int = 256) -> dict:
+    """Create ``lambda_src/<function>`` as a Lambda function, or update its code and
+    configuration if it exists. Returns the function's configuration once it is ready."""
+    lam = aws.client("lambda")
+    name = function_name(function)
+    config = dict(
+        Role=role_arn, Handler="handler.lambda_handler", Runtime=RUNTIME, Timeout=timeout,
+        MemorySize=memory, Environment={"Variables": environment},
+    )
+    code = package(function)
+    try:
+        current = lam.get_function(FunctionName=name)["Configuration"]
+    except lam.exceptions.ResourceNotFoundException:
+        current = None
+    if current is None:
+        for attempt in range(10):
+            try:
+                lam.create_function(FunctionName=name, Code={"ZipFile": code}, Publish=False, **config)
+                break
+            except lam.exceptions.InvalidParameterValueException as error:
+                # On AWS a new role takes a few seconds before Lambda may assume it.
+                if "assume" not in str(error) or attempt == 9:
+                    raise
+                time.sleep(3)
+    else:
+        lam.update_function_configuration(FunctionName=name, **config)
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+        lam.update_function_code(FunctionName=name, ZipFile=code)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    return lam.get_function_configuration(FunctionName=name)
+
+
+def delete_function(function: str) -> None:
+    """Delete the function and its role (missing ones are fine)."""
+    lam, iam = aws.client("lambda"), aws.client("iam")
+    try:
+        lam.delete_function(FunctionName=function_name(function))
+    except lam.exceptions.ResourceNotFoundException:
+        pass
+    role = resource_name(function.replace("_", "-"), "role")
+    try:
+        for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=role, PolicyName=policy)
+        iam.delete_role(RoleName=role)
+    except iam.exceptions.NoSuchEntityException:
+        pass
+
+
+# ---- API Gateway ----------------------------------------------------------------------
+
+
+def ensure_rest_api(name: str) -> str:
+    """The id of the REST API called ``name``, creating it if needed."""
+    apigw = aws.client("apigateway")
+    for page in apigw.get_paginator("get_rest_apis").paginate():
+        for api in page["items"]:
+            if api["name"] == name:
+                return api["id"]
+    return apigw.create_rest_api(
+        name=name, description="E-commerce course API", endpointConfiguration={"types": ["REGIONAL"]},
+    )["id"]
+
+
+def ensure_resource(api_id: str, path: str) -> str:
+    """The id of resource ``path`` (e.g. ``/customers/{CustomerID}``), creating each part."""
+    apigw = aws.client("apigateway")
+    resources = {r["path"]: r["id"] for r in apigw.get_resources(restApiId=api_id, limit=500)["items"]}
+    current = "/"
+    for part in [p for p in path.split("/") if p]:
+        child = current.rstrip("/") + "/" + part
+        if child not in resources:
+            resources[child] = apigw.create_resource(
+                restApiId=api_id, parentId=resources[current], pathPart=part)["id"]
+        current = child
+    return resources[current]
+
+
+def add_lambda_route(api_id: str, path: str, method: str, function: str) -> None:
+    """Route ``method path`` to the function with a Lambda proxy integration, and let
+    API Gateway (this API only) invoke the function."""
+    apigw, lam = aws.client("apigateway"), aws.client("lambda")
+    resource_id = ensure_resource(api_id, path)
+    fn_arn = lam.get_function(FunctionName=function_name(function))["Configuration"]["FunctionArn"]
+    try:
+        apigw.put_method(restApiId=api_id, resourceId=resource_id, httpMethod=method,
+                         authorizationType="NONE")
+    except apigw.exceptions.ConflictException:
+        pass
+    region = aws.region()
+    apigw.put_integration(
+        restApiId=api_id, resourceId=resource_id, httpMethod=method, type="AWS_PROXY",
+        integrationHttpMethod="POST",  # Lambda is always invoked with POST
+        uri=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{fn_arn}/invocations",
+    )
+    statement_id = f"apigw-{api_id}-{method}-{path.strip('/').replace('/', '-').replace('{', '').replace('}', '')}"
+    try:
+        lam.add_permission(
+            FunctionName=function_name(function), StatementId=statement_id[:100],
+            Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
+            SourceArn=f"arn:aws:execute-api:{region}:{aws.account_id()}:{api_id}/*/{method}{path}",
+        )
+    except lam.exceptions.ResourceConflictException:
+        pass
+
+
+def deploy_stage(api_id: str, stage: str = "dev") -> str:
+    """Deploy the API's current definition to ``stage``; returns the stage's base URL."""
+    aws.client("apigateway").create_deployment(restApiId=api_id, stageName=stage)
+    return api_url(api_id, stage)
+
+
+def api_url(api_id: str, stage: str = "dev") -> str:
+    """Base URL of a deployed stage: AWS's execute-api URL, or the embedded AWS's local one."""
+    s = settings()
+    if s.target == "aws":
+        return f"https://{api_id}.execute-api.{aws.region()}.amazonaws.com/{stage}"
+    if s.target == "local":
+        from ecomlib.local import server
+
+        name = aws.client("apigateway").get_rest_api(restApiId=api_id)["name"]
+        apis = (server.status() or {}).get("apis", {})
+        url = apis.get(name) or apis.get(f"{name}/{stage}")
+        if url is None:
+            raise RuntimeError(f"API {name} has no stage {stage} on the embedded AWS")
+        return url.rsplit("/", 1)[0] + f"/{stage}"
+    # Another AWS-compatible endpoint (a moto server or LocalStack) routes by path.
+    return f"{s.endpoint_url}/restapis/{api_id}/{stage}/_user_request_"
+
+
+def delete_rest_api(name: str) -> None:
+    """Delete the REST API called ``name`` if it exists."""
+    apigw = aws.client("apigateway")
+    for api in apigw.get_rest_apis(limit=500)["items"]:
+        if api["name"] == name:
+            apigw.delete_rest_api(restApiId=api["id"])

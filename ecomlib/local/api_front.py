@@ -1,0 +1,297 @@
+"""Serve deployed API Gateway REST APIs over HTTP, calling their Lambda functions.
+
+AWS: a deployed stage answers at ``https://<api-id>.execute-api.<region>.amazonaws.com/
+<stage>``; with a Lambda proxy (AWS_PROXY) integration, API Gateway turns each request
+into a proxy event (version 1.0), invokes the function, and turns the function's
+``{"statusCode", "headers", "body"}`` back into the HTTP response.
+
+moto 5.2: stores APIs, resources, methods, integrations and stages, but has no
+execute-api endpoint and cannot call AWS_PROXY integrations.
+
+Here: every REST API that has a stage gets its own HTTP server on 127.0.0.1, so a stage's
+base URL is ``http://127.0.0.1:<port>/<stage>``. Requests are routed with the resources
+and methods stored in moto (its current definitions: on AWS a change is live only after
+a new deployment) to the function, with the same event and response shapes as AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ecomlib.local import lambda_runtime
+
+log = logging.getLogger("ecomlib.api")
+
+HOST = "127.0.0.1"
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+MAX_EVENT_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation payload limit
+
+_servers: dict[tuple[str, str], ThreadingHTTPServer] = {}  # (region, api id) -> server
+_lock = threading.Lock()
+_stop = threading.Event()
+
+
+# ---- lifecycle hooks ------------------------------------------------------------------
+
+
+def start(endpoint: str) -> None:  # noqa: ARG001
+    _stop.clear()
+    threading.Thread(target=_watch, name="api-front", daemon=True).start()
+
+
+def stop() -> None:
+    _stop.set()
+    _close_all()
+
+
+def after_reset() -> None:
+    _close_all()
+
+
+def status() -> dict:
+    """``{"apis": {api name: base URL of its stage}}`` (``name/stage`` when several)."""
+    _sync()
+    apis = {}
+    for (region, api_id), httpd in list(_servers.items()):
+        api = _backend(region).apis.get(api_id)
+        if api is None:
+            continue
+        stages = sorted(api.stages)
+        for stage in stages:
+            key = api.name if len(stages) == 1 else f"{api.name}/{stage}"
+            apis[key] = f"http://{HOST}:{httpd.server_port}/{stage}"
+    return {"apis": apis}
+
+
+def _close_all() -> None:
+    with _lock:
+        servers = list(_servers.values())
+        _servers.clear()
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _watch() -> None:
+    while not _stop.wait(0.5):
+        try:
+            _sync()
+        except Exception:  # noqa: BLE001
+            log.exception("api front: scanning APIs failed")
+
+
+def _backend(region: str):
+    from moto.apigateway.models import apigateway_backends
+
+    return apigateway_backends[lambda_runtime.ACCOUNT_ID][region]
+
+
+def _sync() -> None:
+    """Start a server for each API with a stage; stop those whose API is gone."""
+    from moto.apigateway.models import apigateway_backends
+
+    wanted = set()
+    for region in list(apigateway_backends[lambda_runtime.ACCOUNT_ID].keys()):
+        for api_id, api in list(_backend(region).apis.items()):
+            if api.stages:
+                wanted.add((region, api_id))
+    with _lock:
+        for key in wanted - set(_servers):
+            httpd = ThreadingHTTPServer((HOST, 0), _Handler)
+            httpd.daemon_threads = True
+            httpd.api_key = key  # type: ignore[attr-defined]
+            threading.Thread(target=httpd.serve_forever, name=f"api-{key[1]}", daemon=True).start()
+            _servers[key] = httpd
+            log.info("API %s serving on http://%s:%s", key[1], HOST, httpd.server_port)
+        gone = [_servers.pop(key) for key in set(_servers) - wanted]
+    for httpd in gone:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+# ---- routing --------------------------------------------------------------------------
+
+
+def _match(api, path: str):
+    """The resource whose template matches ``path`` and its path parameters.
+
+    Literal segments win over ``{param}``, which wins over greedy ``{proxy+}``, as on AWS.
+    """
+    segments = [s for s in path.split("/") if s]
+    best = None
+    for resource in list(api.resources.values()):
+        template = [s for s in resource.get_path().split("/") if s]
+        params, score = {}, []
+        for i, part in enumerate(template):
+            if part.endswith("+}"):  # greedy: the rest of the path, at least one segment
+                if i >= len(segments):
+                    score = None
+                else:
+                    params[part[1:-2]] = "/".join(unquote(s) for s in segments[i:])
+                    score.append(0)
+                break
+            if i >= len(segments):
+                score = None
+                break
+            if part.startswith("{") and part.endswith("}"):
+                params[part[1:-1]] = unquote(segments[i])
+                score.append(1)
+            elif part == segments[i]:
+                score.append(2)
+            else:
+                score = None
+                break
+        else:
+            if len(template) != len(segments):
+                score = None
+        if score is None:
+            continue
+        if best is None or score > best[0]:
+            best = (score, resource, params)
+    return (best[1], best[2]) if best else (None, {})
+
+
+def _function_arn(uri: str) -> str | None:
+    # arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function arn>/invocations
+    marker = "/functions/"
+    if marker not in uri:
+        return None
+    return uri.split(marker, 1)[1].rsplit("/invocations", 1)[0]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ecomlib-api-front"
+    disable_nagle_algorithm = True  # headers and body leave at once (no 40 ms ACK delay)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002  (quiet)
+        return
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None,
+               multi: dict[str, list[str]] | None = None) -> None:
+        self.send_response(status)
+        sent = set()
+        for name, value in (headers or {}).items():
+            self.send_header(name, str(value))
+            sent.add(name.lower())
+        for name, values in (multi or {}).items():
+            if name.lower() in sent:
+                continue
+            for value in values:
+                self.send_header(name, str(value))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _message(self, status: int, message: str, request_id: str) -> None:
+        self._reply(status, json.dumps({"message": message}).encode(),
+                    {"Content-Type": "application/json", "x-amzn-RequestId": request_id})
+
+    def _handle(self) -> None:
+        request_id = str(uuid.uuid4())
+        region, api_id = self.server.api_key  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            return self._message(413, "Request Too Long", request_id)
+        raw = self.rfile.read(length) if length else b""
+
+        api = _backend(region).apis.get(api_id)
+        url = urlsplit(self.path)
+        parts = url.path.split("/", 2)
+        stage = parts[1] if len(parts) > 1 else ""
+        path = "/" + (parts[2] if len(parts) > 2 else "")
+        if api is None or stage not in api.stages:
+            return self._message(403, "Forbidden", request_id)
+        resource, path_params = _match(api, path)
+        methods = resource.resource_methods if resource else {}
+        method = methods.get(self.command) or methods.get("ANY")
+        if method is None:
+            return self._message(403, "Missing Authentication Token", request_id)
+        integration = method.method_integration
+        arn = _function_arn(integration.uri) if integration else None
+        if integration is None or integration.integration_type != "AWS_PROXY" or not arn:
+            kind = integration.integration_type if integration else "none"
+            return self._message(500, f"integration type {kind} is not emulated locally (use AWS_PROXY)", request_id)
+
+        event = self._event(api, stage, path, resource, path_params, url.query, raw, request_id)
+        payload = json.dumps(event)
+        if len(payload) > MAX_EVENT_BYTES:
+            return self._message(413, "Request Too Long", request_id)
+        try:
+            result = lambda_runtime.invoke(lambda_runtime.get_function(arn), payload)
+        except Exception:  # noqa: BLE001  (e.g. the function was deleted)
+            log.exception("invoking %s", arn)
+            return self._message(502, "Internal server error", request_id)
+        if not result.ok:
+            return self._message(502, "Internal server error", request_id)
+        try:
+            response = json.loads(result.payload)
+            status = int(response.get("statusCode", 200))
+            body = response.get("body") or ""
+            body_bytes = base64.b64decode(body) if response.get("isBase64Encoded") else str(body).encode()
+            headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
+        except (ValueError, TypeError, AttributeError):
+            # AWS: a malformed proxy response is a 502 to the client.
+            return self._message(502, "Internal server error", request_id)
+        headers.setdefault("Content-Type", "application/json")
+        headers["x-amzn-RequestId"] = request_id
+        self._reply(status, body_bytes, headers, response.get("multiValueHeaders"))
+
+    def _event(self, api, stage, path, resource, path_params, query, raw, request_id) -> dict:
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in self.headers.items():
+            multi_headers.setdefault(name, []).append(value)
+        multi_query: dict[str, list[str]] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            multi_query.setdefault(name, []).append(value)
+        try:
+            body, is_b64 = (raw.decode("utf-8"), False) if raw else (None, False)
+        except UnicodeDecodeError:
+            body, is_b64 = base64.b64encode(raw).decode(), True
+        now = time.time()
+        return {
+            "resource": resource.get_path(),
+            "path": path,
+            "httpMethod": self.command,
+            "headers": {k: v[-1] for k, v in multi_headers.items()} or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": path_params or None,
+            "stageVariables": api.stages[stage].variables or None,
+            "requestContext": {
+                "resourceId": resource.id,
+                "resourcePath": resource.get_path(),
+                "httpMethod": self.command,
+                "extendedRequestId": request_id,
+                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                "path": f"/{stage}{path}",
+                "accountId": lambda_runtime.ACCOUNT_ID,
+                "protocol": self.request_version,
+                "stage": stage,
+                "domainPrefix": api.id,
+                "requestTimeEpoch": int(now * 1000),
+                "requestId": request_id,
+                "identity": {"sourceIp": self.client_address[0],
+                             "userAgent": self.headers.get("User-Agent")},
+                "domainName": f"{HOST}:{self.server.server_port}",
+                "apiId": api.id,
+            },
+            "body": body,
+            "isBase64Encoded": is_b64,
+        }
+

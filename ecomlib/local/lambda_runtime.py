@@ -1,0 +1,362 @@
+"""Run deployed Lambda functions: the code moto stores but cannot execute.
+
+AWS: Invoke runs the function's code in an execution environment (a micro-VM) built from
+the deployment package, with the function's environment variables, a context object, a
+timeout, and its output in CloudWatch Logs group ``/aws/lambda/<name>``. Environments are
+reused between invocations ("warm starts") and a new one is made when the code changes.
+
+moto 5.2 without Docker: Invoke returns "error running docker" and never runs the code.
+
+Here: each function gets its own worker processes (``lambda_worker``), started from the
+zip stored in moto, in the function's code directory, with only its own environment
+variables plus ``AWS_ENDPOINT_URL`` pointing back at the embedded AWS, so handler code
+runs unchanged. One worker runs one invocation at a time; a busy function gets more
+workers, up to ``MAX_WORKERS_PER_FUNCTION``. Redeployed code starts fresh workers.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import os
+import select
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ecomlib.local.lambda_worker import read_message, write_message
+
+log = logging.getLogger("ecomlib.lambda")
+
+MAX_WORKERS_PER_FUNCTION = 4
+ACCOUNT_ID = "123456789012"  # moto's default account
+_endpoint = ""
+_code_root: Path | None = None
+
+
+@dataclass
+class InvokeResult:
+    """What an invocation returned: the payload (JSON bytes) or an AWS-shaped error."""
+
+    payload: bytes
+    error: dict | None = None
+    logs: str = ""
+    request_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Worker:
+    """One execution environment of one version of one function's code."""
+
+    proc: subprocess.Popen
+    log_stream: str
+    started: float = field(default_factory=time.monotonic)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream:
+                stream.close()
+
+
+class FunctionPool:
+    """The idle workers of one function version, and how many exist."""
+
+    def __init__(self) -> None:
+        self.idle: list[Worker] = []
+        self.count = 0
+        self.retired = False  # set when a new version of the code replaces this one
+        self.available = threading.Condition()
+
+
+_pools: dict[tuple, FunctionPool] = {}
+_pools_lock = threading.Lock()
+
+
+# ---- lifecycle hooks, called by ecomlib.local.server ---------------------------------
+
+
+def start(endpoint: str) -> None:
+    """Remember the endpoint and make moto's Invoke run code here."""
+    global _endpoint, _code_root
+    from ecomlib.config import settings
+
+    _endpoint = endpoint
+    _code_root = settings().home / "lambda" / str(os.getpid())
+    _code_root.mkdir(parents=True, exist_ok=True)
+    _patch_moto_invoke()
+
+
+def stop() -> None:
+    """Stop every worker and delete the unpacked code."""
+    _kill_all()
+    if _code_root:
+        shutil.rmtree(_code_root, ignore_errors=True)
+
+
+def before_reset() -> None:
+    _kill_all()
+
+
+def _kill_all() -> None:
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        with pool.available:
+            pool.retired = True
+            for worker in pool.idle:
+                worker.kill()
+            pool.idle.clear()
+
+
+# ---- invoking -------------------------------------------------------------------------
+
+
+def get_function(name_or_arn: str, region: str | None = None):
+    """moto's model of a deployed function (by name or ARN)."""
+    from moto.awslambda.models import lambda_backends
+
+    if name_or_arn.startswith("arn:"):
+        parts = name_or_arn.split(":")
+        region, name = parts[3], parts[6]
+    else:
+        name = name_or_arn
+    return lambda_backends[ACCOUNT_ID][region or "us-east-1"].get_function(name, None)
+
+
+def invoke(fn, event: bytes | str, invocation_type: str = "RequestResponse") -> InvokeResult:
+    """Run one invocation of moto function model ``fn`` and wait for its result.
+
+    ``invocation_type="Event"`` runs it in the background and returns at once (as AWS
+    queues asynchronous invocations); errors then appear only in its logs.
+    """
+    if isinstance(event, bytes):
+        event = event.decode("utf-8")
+    if invocation_type == "Event":
+        threading.Thread(target=_run, args=(fn, event), daemon=True).start()
+        return InvokeResult(payload=b"")
+    return _run(fn, event)
+
+
+def _run(fn, event: str) -> InvokeResult:
+    request_id = str(uuid.uuid4())
+    key = (fn.function_arn, fn.code_sha_256, fn.last_modified)
+    pool = _pool(key, fn)
+    worker = _acquire(pool, fn)
+    started = time.monotonic()
+    timeout = float(fn.timeout)
+    deadline_ms = int(time.time() * 1000 + timeout * 1000)
+    reusable = False
+    try:
+        write_message(worker.proc.stdin, {
+            "event": event, "request_id": request_id, "deadline_ms": deadline_ms,
+            "invoked_arn": fn.function_arn,
+        })
+        ready, _, _ = select.select([worker.proc.stdout], [], [], timeout)
+        if not ready:
+            response = {"ok": False, "logs": "", "error": {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+            }}
+        else:
+            response = read_message(worker.proc.stdout)
+            if response is None:
+                response = {"ok": False, "logs": "", "error": {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited without providing a reason",
+                }}
+            else:
+                reusable = True
+    except (BrokenPipeError, OSError) as exc:
+        response = {"ok": False, "logs": "", "error": {"errorType": "Runtime.ExitError", "errorMessage": str(exc)}}
+    finally:
+        _release(pool, worker, reusable)
+
+    duration_ms = (time.monotonic() - started) * 1000
+    error = response.get("error")
+    if error is not None:
+        error.setdefault("requestId", request_id)
+    logs = _log_lines(fn, request_id, response, duration_ms)
+    _save_logs(fn, worker.log_stream, logs)
+    payload = json.dumps(error).encode() if error else response["payload"].encode()
+    return InvokeResult(payload=payload, error=error, logs=logs, request_id=request_id)
+
+
+def _log_lines(fn, request_id: str, response: dict, duration_ms: float) -> str:
+    body = response.get("logs", "")
+    if response.get("error", {}).get("errorType") == "Sandbox.Timedout":
+        body += f"{response['error']['errorMessage']}\n"
+    billed = max(1, int(duration_ms + 0.999))
+    return (
+        f"START RequestId: {request_id} Version: $LATEST\n{body}"
+        f"END RequestId: {request_id}\n"
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {billed} ms\t"
+        f"Memory Size: {fn.memory_size} MB\tMax Memory Used: {response.get('max_rss_mb', 0)} MB\n"
+    )
+
+
+def _save_logs(fn, stream: str, text: str) -> None:
+    """Write log lines to CloudWatch Logs, one stream per execution environment (as AWS)."""
+    from moto.core.utils import unix_time_millis
+
+    logs = fn.logs_backend
+    try:
+        logs.ensure_log_group(fn.logs_group_name)
+        group = logs.groups[fn.logs_group_name]
+        if stream not in group.streams:
+            logs.create_log_stream(fn.logs_group_name, stream)
+        now = int(unix_time_millis())
+        events = [{"timestamp": now, "message": line} for line in text.splitlines() if line]
+        if events:
+            logs.put_log_events(fn.logs_group_name, stream, events)
+    except Exception:  # noqa: BLE001  (logging must never break an invocation)
+        log.exception("could not write logs of %s", fn.function_name)
+
+
+# ---- workers --------------------------------------------------------------------------
+
+
+def _pool(key: tuple, fn) -> FunctionPool:
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            # Code or configuration changed: retire the old version's environments.
+            for old_key in [k for k in _pools if k[0] == key[0]]:
+                old = _pools.pop(old_key)
+                with old.available:
+                    old.retired = True
+                    for worker in old.idle:
+                        worker.kill()
+                    old.idle.clear()
+            pool = _pools[key] = FunctionPool()
+        return pool
+
+
+def _acquire(pool: FunctionPool, fn) -> Worker:
+    with pool.available:
+        while True:
+            while pool.idle:
+                worker = pool.idle.pop()
+                if worker.alive():
+                    return worker
+                worker.kill()
+                pool.count -= 1
+            if pool.count < MAX_WORKERS_PER_FUNCTION:
+                pool.count += 1
+                break
+            pool.available.wait()
+    try:
+        return _spawn(fn)
+    except BaseException:
+        with pool.available:
+            pool.count -= 1
+            pool.available.notify()
+        raise
+
+
+def _release(pool: FunctionPool, worker: Worker, reusable: bool) -> None:
+    with pool.available:
+        if reusable and worker.alive() and not pool.retired:
+            pool.idle.append(worker)
+        else:
+            worker.kill()
+            pool.count -= 1
+        pool.available.notify()
+
+
+def _code_dir(fn) -> Path:
+    """The function's deployment package, unpacked once per code version."""
+    assert _code_root is not None, "lambda_runtime.start() was not called"
+    target = _code_root / f"{fn.function_name}-{fn.code_sha_256[:16].replace('/', '_').replace('+', '-')}"
+    if not target.exists():
+        tmp = target.with_name(target.name + f".{uuid.uuid4().hex}")
+        with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as archive:
+            archive.extractall(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another invocation unpacked it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _spawn(fn) -> Worker:
+    code = _code_dir(fn)
+    region = fn.region
+    day = time.strftime("%Y/%m/%d", time.gmtime())
+    log_stream = f"{day}/[$LATEST]{uuid.uuid4().hex}"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+        "PYTHONPATH": str(code),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LAMBDA_TASK_ROOT": str(code),
+        "_HANDLER": fn.handler,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
+        "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+        "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        # The function's own calls go back to the embedded AWS, with fake credentials.
+        "AWS_ENDPOINT_URL": _endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecomlib.local.lambda_worker"],
+        cwd=code, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
+    )
+    return Worker(proc=proc, log_stream=log_stream)
+
+
+# ---- the moto patch -------------------------------------------------------------------
+
+
+def _patch_moto_invoke() -> None:
+    """Replace moto's Docker-based Invoke with :func:`invoke` (same request and response)."""
+    from moto.awslambda.models import LambdaFunction
+
+    if getattr(LambdaFunction.invoke, "_ecomlib", False):
+        return
+
+    def moto_invoke(self, body, request_headers, response_headers):
+        invocation_type = request_headers.get("x-amz-invocation-type", "RequestResponse")
+        if invocation_type == "DryRun":
+            return b""
+        event = body if isinstance(body, str) and body else (json.dumps(body) if body else "{}")
+        result = invoke(self, event, invocation_type)
+        if invocation_type == "Event":
+            return b""
+        if result.error is not None:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        if request_headers.get("x-amz-log-type") == "Tail":
+            response_headers["x-amz-log-result"] = base64.b64encode(result.logs.encode()[-4096:]).decode()
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        return result.payload
+
+    moto_invoke._ecomlib = True  # type: ignore[attr-defined]
+    LambdaFunction.invoke = moto_invoke
