@@ -1,0 +1,113 @@
+"""Pipeline 1, Connect + Buffer: client -> API Gateway (POST /invoices) -> Lambda -> Kinesis.
+
+``deploy()`` builds it with the ordinary AWS APIs (the notebook shows each call);
+``read_stream()`` reads back what reached the stream; ``teardown()`` removes it all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Iterator
+
+from ecomlib import aws, deploy as dp
+from ecomlib.config import resource_name
+
+FUNCTION = "ingest_api"
+STAGE = "dev"
+
+
+def stream_name() -> str:
+    """The Kinesis stream every pipeline reads from: ``ecom-invoices``."""
+    return resource_name("invoices")
+
+
+def api_name() -> str:
+    """The REST API of the course: ``ecom-api``."""
+    return resource_name("api")
+
+
+def ensure_stream(shards: int = 2) -> str:
+    """Create the stream if needed (``shards`` provisioned shards) and return its ARN."""
+    kinesis = aws.client("kinesis")
+    name = stream_name()
+    try:
+        kinesis.create_stream(StreamName=name, ShardCount=shards)
+    except kinesis.exceptions.ResourceInUseException:
+        pass
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1})
+    return kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+
+
+def ingest_policy(stream_arn: str) -> list[dict]:
+    """What the ingest function may do: put records on this one stream, nothing else."""
+    return [{
+        "Sid": "PutToTheInvoiceStream",
+        "Effect": "Allow",
+        "Action": ["kinesis:PutRecords"],
+        "Resource": stream_arn,
+    }]
+
+
+def deploy(shards: int = 2) -> str:
+    """Create (or update) stream, role, function and API; return the POST URL."""
+    stream_arn = ensure_stream(shards)
+    role = dp.ensure_role(FUNCTION, ingest_policy(stream_arn))
+    dp.deploy_function(FUNCTION, role, {"STREAM_NAME": stream_name()}, timeout=30, memory=256)
+    api_id = dp.ensure_rest_api(api_name())
+    dp.add_lambda_route(api_id, "/invoices", "POST", FUNCTION)
+    # Every other method on /invoices reaches the function too, which answers 405.
+    dp.add_lambda_route(api_id, "/invoices", "ANY", FUNCTION)
+    return invoices_url(dp.deploy_stage(api_id, STAGE))
+
+
+def invoices_url(base_url: str | None = None) -> str:
+    """The URL of ``/invoices`` on the deployed stage."""
+    if base_url is None:
+        base_url = dp.api_url(dp.ensure_rest_api(api_name()), STAGE)
+    return base_url + "/invoices"
+
+
+def iter_records(start: str = "TRIM_HORIZON") -> Iterator[dict]:
+    """Every record in the stream, shard by shard (decoded ``Data`` as bytes)."""
+    kinesis = aws.client("kinesis")
+    for shard in kinesis.list_shards(StreamName=stream_name())["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream_name(), ShardId=shard["ShardId"], ShardIteratorType=start,
+        )["ShardIterator"]
+        while iterator:
+            page = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            yield from ({**r, "ShardId": shard["ShardId"]} for r in page["Records"])
+            if page.get("MillisBehindLatest", 0) == 0 and len(page["Records"]) < 10_000:
+                break  # reached the tip of the shard
+            iterator = page.get("NextShardIterator")
+
+
+def rows_of(record: dict) -> list[dict]:
+    """The rows packed in one record (JSON Lines: one row per line)."""
+    return [json.loads(line) for line in record["Data"].splitlines() if line.strip()]
+
+
+def read_stream() -> list[dict]:
+    """All rows in the stream, in stream order within each shard."""
+    return [row for record in iter_records() for row in rows_of(record)]
+
+
+def stream_stats() -> dict:
+    """Records and rows in the stream, and rows per shard."""
+    records, per_shard = 0, Counter()
+    for record in iter_records():
+        records += 1
+        per_shard[record["ShardId"]] += len(rows_of(record))
+    return {"records": records, "rows": sum(per_shard.values()), "rows_per_shard": dict(sorted(per_shard.items()))}
+
+
+def teardown() -> None:
+    """Delete the API, the function and its role, and the stream."""
+    dp.delete_rest_api(api_name())
+    dp.delete_function(FUNCTION)
+    kinesis = aws.client("kinesis")
+    try:
+        kinesis.delete_stream(StreamName=stream_name(), EnforceConsumerDeletion=True)
+    except kinesis.exceptions.ResourceNotFoundException:
+        pass
