@@ -41,6 +41,13 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from ecomlib import bench
+
+    print(json.dumps(bench.run(dataset=args.dataset, rows=args.rows)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m ecomlib", description=__doc__)
@@ -57,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--keep", action="store_true",
                       help="leave the embedded AWS running afterwards to explore it")
     demo.set_defaults(func=_demo)
+
+    bench = sub.add_parser("bench", help="measure every stage on a private embedded AWS; print one JSON line")
+    bench.add_argument("--dataset", help="path of the Online Retail CSV (default as for demo)")
+    bench.add_argument("--rows", type=int, help="use only the first N rows")
+    bench.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)
     return args.func(args)

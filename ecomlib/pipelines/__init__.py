@@ -13,5 +13,9 @@ import pandas as pd
 
 Stage = Callable[[pd.DataFrame], dict]
 
-# name -> stage function; later pipelines append themselves here in order.
-STAGES: dict[str, Stage] = {}
+from ecomlib.pipelines import ingest  # noqa: E402
+
+# name -> stage function, in the order the data flows.
+STAGES: dict[str, Stage] = {
+    "ingest": ingest.stage,
+}
