@@ -424,10 +424,31 @@ def _send_batch(job: _Job, positions: list[int]) -> _BatchResult:
     return result
 
 
-def _batches(n: int, batch_size: int, one_per_request: bool) -> Iterator[list[int]]:
-    size = 1 if one_per_request else batch_size
-    for first in range(0, n, size):
-        yield list(range(first, min(first + size, n)))
+def _batches(rows: list[dict], batch_size: int, one_per_request: bool) -> Iterator[list[int]]:
+    """Positions of the rows for each request.
+
+    A full batch waits for its last invoice to end (when an invoice's lines are adjacent,
+    as in the CSV), so an invoice travels in one request and its lines reach the stream
+    in order even though requests run in parallel. Only a batch that reaches the API's
+    limit of rows per request is cut inside an invoice.
+    """
+    if one_per_request:
+        yield from ([i] for i in range(len(rows)))
+        return
+    hard_cap = MAX_BATCH_SIZE
+    batch: list[int] = []
+    for i, row in enumerate(rows):
+        full = len(batch) >= batch_size
+        if batch and ((full and _invoice(row) != _invoice(rows[batch[-1]])) or len(batch) >= hard_cap):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+def _invoice(row: Any) -> Any:
+    return row.get("InvoiceNo") if isinstance(row, dict) else None
 
 
 def send(
@@ -470,7 +491,7 @@ def send(
     statuses: Counter = Counter()
     started = time.perf_counter()
     bar = tqdm(total=len(rows), unit="row", desc="send", disable=not progress)
-    batches = _batches(len(rows), batch_size, one_per_request)
+    batches = _batches(rows, batch_size, one_per_request)
     running: set[Future] = set()
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ecom-send") as pool:

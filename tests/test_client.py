@@ -130,7 +130,7 @@ def make_rows(n: int, reject_every: int = 0) -> list[dict]:
     rows = []
     for i in range(n):
         rows.append({
-            "InvoiceNo": str(800000 + i // 4),
+            "InvoiceNo": str(800000 + i),  # one line per invoice: batches are exactly batch_size
             "StockCode": f"7{i % 500:04d}",
             "Description": REJECT if reject_every and i % reject_every == 0 else f"INVENTED THING {i % 37}",
             "Quantity": (i % 9) - 2,
@@ -472,3 +472,13 @@ def test_client_and_ingest_function_agree(monkeypatch):
     assert summary.errors[0]["reason"] == "Quantity must be an integer, got '5'"
     assert summary.statuses == {200: 4, 503: 1}  # invoice 800003: one 503, then its rows retried
     assert sorted(int(r["RowId"]) for r in written) == [i for i in range(200) if i not in (5, 150)]
+
+
+def test_batches_end_where_an_invoice_ends():
+    rows = [{"InvoiceNo": str(900000 + i // 7), "RowId": str(i)} for i in range(100)]
+    batches = list(client._batches(rows, 10, one_per_request=False))
+    assert [p for b in batches for p in b] == list(range(100))
+    for batch in batches[:-1]:
+        last, following = rows[batch[-1]], rows[batch[-1] + 1]
+        assert len(batch) >= 10 and last["InvoiceNo"] != following["InvoiceNo"]
+    assert list(client._batches(rows[:3], 10, one_per_request=True)) == [[0], [1], [2]]
