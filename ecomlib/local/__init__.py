@@ -8,6 +8,13 @@ short of AWS, this package fills the gap, and nothing outside this package does:
                        serialises requests, because moto loses concurrent writes.
 ``patches``            changes to moto itself (Kinesis puts that slow down as a shard
                        fills; moto's own Kinesis-to-Lambda calls through Docker).
+``lambda_runtime``     runs deployed function code (moto stores it but needs Docker to
+                       run it), one isolated worker process per execution environment;
+                       ``lambda_worker`` is the program inside such a process.
+``api_front``          serves each deployed API Gateway stage on its own 127.0.0.1 port
+                       and calls Lambda proxy integrations (moto serves no stage).
+``stream_pollers``     Kinesis event source mappings: polls shards, invokes functions
+                       with batches, retries, bisects, dead-letters (moto ignores them).
 =====================  ===============================================================
 
 Everything a notebook does still goes through the ordinary AWS APIs with boto3: these

@@ -217,16 +217,18 @@ def _save_logs(fn, stream: str, text: str) -> None:
     """Write log lines to CloudWatch Logs, one stream per execution environment (as AWS)."""
     from moto.core.utils import unix_time_millis
 
-    logs = fn.logs_backend
+    from ecomlib.local.server import MOTO_LOCK
+
+    now = int(unix_time_millis())
+    events = [{"timestamp": now, "message": line} for line in text.splitlines() if line]
+    logs, group = fn.logs_backend, fn.logs_group_name
     try:
-        logs.ensure_log_group(fn.logs_group_name)
-        group = logs.groups[fn.logs_group_name]
-        if stream not in group.streams:
-            logs.create_log_stream(fn.logs_group_name, stream)
-        now = int(unix_time_millis())
-        events = [{"timestamp": now, "message": line} for line in text.splitlines() if line]
-        if events:
-            logs.put_log_events(fn.logs_group_name, stream, events)
+        with MOTO_LOCK:
+            logs.ensure_log_group(group)
+            if stream not in logs.groups[group].streams:
+                logs.create_log_stream(group, stream)
+            if events:
+                logs.put_log_events(group, stream, events)
     except Exception:  # noqa: BLE001  (logging must never break an invocation)
         log.exception("could not write logs of %s", fn.function_name)
 

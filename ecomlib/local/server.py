@@ -29,6 +29,10 @@ from ecomlib.config import settings
 HOST = "127.0.0.1"
 CONTROL = "/_ecomlib"  # the process's own routes, beside the AWS APIs
 
+# Held while moto's state is read or changed: by each AWS request (see Serialised) and by
+# the gap-fillers when they touch moto's backends directly, inside the server process.
+MOTO_LOCK = threading.RLock()
+
 
 class LocalAWSError(RuntimeError):
     """The embedded AWS could not be started or reached."""
@@ -154,6 +158,17 @@ def status() -> dict | None:
         return None
 
 
+def drain(timeout: float = 300) -> dict:
+    """Let the embedded AWS finish all pending background work (e.g. stream records not
+    yet given to their functions) now; returns what was done."""
+    state = _running_state()
+    if not state:
+        return {}
+    response = requests.post(state["endpoint"] + CONTROL + "/drain", timeout=timeout)
+    response.raise_for_status()
+    return response.json()["drained"]
+
+
 def reset() -> None:
     """Forget every resource in the embedded AWS (the process keeps running)."""
     state = _running_state()
@@ -189,6 +204,7 @@ def stop(timeout: float = 10) -> bool:
 COMPONENTS = [
     "ecomlib.local.lambda_runtime",  # runs deployed function code
     "ecomlib.local.api_front",  # serves deployed API Gateway stages
+    "ecomlib.local.stream_pollers",  # Kinesis -> Lambda event source mappings
 ]
 
 
@@ -216,7 +232,7 @@ class Serialised:
     def __init__(self, app: Callable, endpoint: str) -> None:
         self.app = app
         self.endpoint = endpoint
-        self.lock = threading.Lock()
+        self.lock = MOTO_LOCK
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -234,6 +250,10 @@ class Serialised:
             body: dict = {"endpoint": self.endpoint, "pid": os.getpid(), "apis": {}}
             for part in _call_all("status"):
                 body.update(part)
+        elif route == "drain" and method == "POST":
+            from ecomlib.local import stream_pollers
+
+            body = {"drained": stream_pollers.drain()}
         elif route == "reset" and method == "POST":
             with self.lock:
                 reset_backends()

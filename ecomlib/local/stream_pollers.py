@@ -1,0 +1,270 @@
+"""Kinesis event source mappings: read each shard and invoke the function with batches.
+
+AWS: for a mapping created with ``create_event_source_mapping``, Lambda polls every shard
+of the stream, keeps a checkpoint per shard, and invokes the function with up to
+``BatchSize`` records (waiting up to ``MaximumBatchingWindowInSeconds`` to fill a batch),
+one batch at a time per shard, so order is kept within a shard. When the function fails,
+the batch is retried (``MaximumRetryAttempts``; ``-1`` means until the records expire),
+split in two first if ``BisectBatchOnFunctionError`` is set; with
+``FunctionResponseTypes=["ReportBatchItemFailures"]`` the function may instead return
+``{"batchItemFailures": [{"itemIdentifier": <sequence number>}]}`` and only the records
+from the first failed one on are retried. Records that exhaust their retries are skipped
+and described in a message to the ``DestinationConfig.OnFailure`` destination (SQS).
+
+moto 5.2: stores mappings but invokes the function itself, inside each put, one record
+at a time, through Docker (turned off in ``patches``).
+
+Here: a background thread does what AWS's pollers do, with the same event and failure
+message shapes. ``drain()`` (``POST /_ecomlib/drain``) processes everything pending
+right away, ignoring batching windows, so notebooks and tests are deterministic.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ecomlib.local import lambda_runtime
+
+log = logging.getLogger("ecomlib.pollers")
+
+POLL_INTERVAL = 0.25  # seconds between polling rounds (AWS: about once a second per shard)
+INFINITE_RETRY_CAP = 10_000  # MaximumRetryAttempts=-1: stop somewhere, as records would expire
+
+_checkpoints: dict[tuple[str, str], int] = {}  # (mapping uuid, shard id) -> last sequence done
+_work = threading.RLock()  # one round at a time: the background loop or a drain
+_stop = threading.Event()
+_stats = {"invocations": 0, "records": 0, "retries": 0, "dead_lettered": 0}
+
+
+# ---- lifecycle hooks ------------------------------------------------------------------
+
+
+def start(endpoint: str) -> None:  # noqa: ARG001
+    _stop.clear()
+    threading.Thread(target=_loop, name="stream-pollers", daemon=True).start()
+
+
+def stop() -> None:
+    _stop.set()
+
+
+def after_reset() -> None:
+    with _work:
+        _checkpoints.clear()
+        for key in _stats:
+            _stats[key] = 0
+
+
+def status() -> dict:
+    return {"pollers": dict(_stats)}
+
+
+def _loop() -> None:
+    while not _stop.wait(POLL_INTERVAL):
+        try:
+            with _work:
+                _round(respect_window=True)
+        except Exception:  # noqa: BLE001  (keep polling; the log says what broke)
+            log.exception("stream pollers: a polling round failed")
+
+
+def drain(timeout: float = 300) -> dict:
+    """Process every pending record of every enabled mapping; returns what was done."""
+    deadline = time.monotonic() + timeout
+    before = dict(_stats)
+    with _work:
+        while _round(respect_window=False):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"records still pending after {timeout:.0f} s (a function keeps failing?)")
+    return {key: _stats[key] - before[key] for key in _stats}
+
+
+# ---- one polling round ----------------------------------------------------------------
+
+
+@dataclass
+class _Shard:
+    mapping: object  # moto's EventSourceMapping
+    stream: object  # moto's Stream
+    shard: object  # moto's Shard
+
+
+def _mappings() -> list:
+    from moto.awslambda.models import lambda_backends
+
+    found = []
+    for region in list(lambda_backends[lambda_runtime.ACCOUNT_ID].keys()):
+        backend = lambda_backends[lambda_runtime.ACCOUNT_ID][region]
+        found += [m for m in list(backend._event_source_mappings.values())
+                  if m.enabled and ":kinesis:" in m.event_source_arn]
+    return found
+
+
+def _shards(mapping) -> list[_Shard]:
+    from moto.kinesis.models import kinesis_backends
+
+    region, name = mapping.event_source_arn.split(":")[3], mapping.event_source_arn.split("/")[-1]
+    stream = kinesis_backends[lambda_runtime.ACCOUNT_ID][region].streams.get(name)
+    if stream is None:
+        return []
+    return [_Shard(mapping, stream, shard) for shard in list(stream.shards.values())]
+
+
+def _round(respect_window: bool) -> int:
+    """Give every shard of every mapping one batch; returns how many records were handled."""
+    from ecomlib.local.server import MOTO_LOCK
+
+    handled = 0
+    with MOTO_LOCK:
+        work = [s for m in _mappings() for s in _shards(m)]
+    for item in work:
+        handled += _poll_shard(item, respect_window)
+    return handled
+
+
+def _poll_shard(item: _Shard, respect_window: bool) -> int:
+    from ecomlib.local.server import MOTO_LOCK
+
+    mapping, shard = item.mapping, item.shard
+    key = (mapping.uuid, shard.shard_id)
+    batch_size = mapping.batch_size or 100
+    with MOTO_LOCK:
+        if key not in _checkpoints:
+            latest = mapping.starting_position == "LATEST"
+            _checkpoints[key] = shard.get_max_sequence_number() if latest else 0
+        records, _, _ = shard.get_records(str(_checkpoints[key]), batch_size)
+    if not records:
+        return 0
+    window = float(mapping.max_batch_window or 0)
+    if respect_window and len(records) < batch_size and time.time() - records[0].created_at < window:
+        return 0  # wait for a fuller batch, as AWS does within the batching window
+    _deliver(item, records)
+    return len(records)
+
+
+def _deliver(item: _Shard, records: list) -> None:
+    """Invoke until the batch succeeds or its records are given up on; move the checkpoint."""
+    mapping = item.mapping
+    key = (mapping.uuid, item.shard.shard_id)
+    fn = lambda_runtime.get_function(mapping.function_arn)
+    max_retries = mapping.max_retry_attempts
+    max_retries = INFINITE_RETRY_CAP if max_retries in (None, -1) else int(max_retries)
+    reports_items = "ReportBatchItemFailures" in (mapping.function_response_types or [])
+    pending = [(records, 0)]  # batches still to deliver, with the retries they already had
+    while pending:
+        batch, retries = pending.pop(0)
+        result = lambda_runtime.invoke(fn, json.dumps(_event(item, batch, fn)))
+        _stats["invocations"] += 1
+        failed_from = _first_failure(result, batch) if reports_items and result.ok else None
+        if result.ok and failed_from is None:
+            _stats["records"] += len(batch)
+            _checkpoints[key] = int(batch[-1].sequence_number)
+            continue
+        if failed_from is not None and failed_from > 0:  # the records before it are done
+            _stats["records"] += failed_from
+            _checkpoints[key] = int(batch[failed_from - 1].sequence_number)
+            batch = batch[failed_from:]
+        if retries >= max_retries:
+            _dead_letter(item, batch, result, retries + 1)
+            _checkpoints[key] = int(batch[-1].sequence_number)
+            continue
+        _stats["retries"] += 1
+        if not result.ok and mapping.bisect_on_error and len(batch) > 1:
+            half = len(batch) // 2
+            pending[:0] = [(batch[:half], retries + 1), (batch[half:], retries + 1)]
+        else:
+            pending.insert(0, (batch, retries + 1))
+        time.sleep(0.01)
+
+
+def _first_failure(result, batch: list) -> int | None:
+    """Index of the first record the function reported as failed (None: all succeeded).
+
+    As on AWS, a malformed report fails the whole batch (index 0).
+    """
+    try:
+        response = json.loads(result.payload or b"null")
+    except ValueError:
+        return None
+    if not isinstance(response, dict) or not response.get("batchItemFailures"):
+        return None
+    positions = {str(r.sequence_number): i for i, r in enumerate(batch)}
+    found = []
+    for failure in response["batchItemFailures"]:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if identifier not in positions:
+            return 0
+        found.append(positions[identifier])
+    return min(found)
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _event(item: _Shard, batch: list, fn) -> dict:
+    """The event AWS gives a function for a batch of Kinesis records."""
+    region = item.mapping.event_source_arn.split(":")[3]
+    return {"Records": [{
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": r.partition_key,
+            "sequenceNumber": str(r.sequence_number),
+            "data": r.data if isinstance(r.data, str) else base64.b64encode(r.data).decode(),
+            "approximateArrivalTimestamp": r.created_at,
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{item.shard.shard_id}:{r.sequence_number}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": fn.role,
+        "awsRegion": region,
+        "eventSourceARN": item.mapping.event_source_arn,
+    } for r in batch]}
+
+
+def _dead_letter(item: _Shard, batch: list, result, invoke_count: int) -> None:
+    """Describe records given up on to the mapping's on-failure destination (as AWS)."""
+    from ecomlib.local.server import MOTO_LOCK
+
+    _stats["dead_lettered"] += len(batch)
+    mapping = item.mapping
+    destination = ((mapping.destination_config or {}).get("OnFailure") or {}).get("Destination")
+    log.warning("mapping %s: giving up on %d records of %s", mapping.uuid, len(batch), item.shard.shard_id)
+    if not destination or ":sqs:" not in destination:
+        return
+    message = {
+        "requestContext": {
+            "requestId": result.request_id,
+            "functionArn": mapping.function_arn,
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": invoke_count,
+        },
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled" if result.error else "",
+        },
+        "version": "1.0",
+        "timestamp": _iso(time.time()),
+        "KinesisBatchInfo": {
+            "shardId": item.shard.shard_id,
+            "startSequenceNumber": str(batch[0].sequence_number),
+            "endSequenceNumber": str(batch[-1].sequence_number),
+            "approximateArrivalOfFirstRecord": _iso(batch[0].created_at),
+            "approximateArrivalOfLastRecord": _iso(batch[-1].created_at),
+            "batchSize": len(batch),
+            "streamArn": mapping.event_source_arn,
+        },
+    }
+    from moto.sqs.models import sqs_backends
+
+    region, queue = destination.split(":")[3], destination.split(":")[5]
+    with MOTO_LOCK:
+        sqs_backends[lambda_runtime.ACCOUNT_ID][region].send_message(queue, json.dumps(message))

@@ -1,0 +1,190 @@
+"""Kinesis event source mappings on the embedded AWS behave as AWS documents them."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+
+import pytest
+
+from ecomlib import aws
+from ecomlib.local import server
+from test_lambda_runtime import role_arn, zipped
+
+# Records every batch it gets in S3 (one object per invocation), fails on request:
+#  "poison"   -> raises for any batch holding it
+#  "flaky-N"  -> reported as a batch item failure the first time it is seen
+HANDLER = textwrap.dedent('''
+    import base64, json, os, boto3
+    s3 = boto3.client("s3")
+    BUCKET = os.environ["BUCKET"]
+
+    def lambda_handler(event, context):
+        records = event["Records"]
+        datas = [base64.b64decode(r["kinesis"]["data"]).decode() for r in records]
+        if "poison" in datas:
+            raise ValueError("poison in batch")
+        failures = []
+        for record, data in zip(records, datas):
+            if data.startswith("flaky") and not seen(data):
+                mark(data)
+                failures.append({"itemIdentifier": record["kinesis"]["sequenceNumber"]})
+        first = records[0]
+        s3.put_object(Bucket=BUCKET, Key=f"batches/{context.aws_request_id}", Body=json.dumps({
+            "shard": first["eventID"].split(":")[0], "source": first["eventSource"],
+            "arn": first["eventSourceARN"], "datas": datas,
+            "seqs": [r["kinesis"]["sequenceNumber"] for r in records], "failures": failures}))
+        return {"batchItemFailures": failures}
+
+    def seen(data):
+        try:
+            s3.head_object(Bucket=BUCKET, Key=f"seen/{data}")
+            return True
+        except s3.exceptions.ClientError:
+            return False
+
+    def mark(data):
+        s3.put_object(Bucket=BUCKET, Key=f"seen/{data}", Body=b"1")
+    ''')
+
+
+@pytest.fixture()
+def pipeline():
+    """A stream (1 shard), a function recording its batches, a DLQ; removed afterwards."""
+    kinesis, lam, s3, sqs = (aws.client(n) for n in ("kinesis", "lambda", "s3", "sqs"))
+    stream = "ecom-test-esm"
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    s3.create_bucket(Bucket="ecom-test-esm")
+    queue_url = sqs.create_queue(QueueName="ecom-test-esm-dlq")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lam.create_function(FunctionName="ecom-test-esm", Runtime="python3.11", Role=role_arn(),
+                        Handler="handler.lambda_handler", Code={"ZipFile": zipped(HANDLER)}, Timeout=30,
+                        Environment={"Variables": {"BUCKET": "ecom-test-esm"}})
+    mappings = []
+
+    class Pipeline:
+        def put(self, *datas: str) -> None:
+            kinesis.put_records(StreamName=stream, Records=[{"Data": d.encode(), "PartitionKey": "k"} for d in datas])
+
+        def map(self, **options) -> str:
+            settings = dict(BatchSize=10, StartingPosition="TRIM_HORIZON", MaximumRetryAttempts=10,
+                            FunctionResponseTypes=["ReportBatchItemFailures"],
+                            DestinationConfig={"OnFailure": {"Destination": queue_arn}})
+            settings.update(options)
+            uuid = lam.create_event_source_mapping(EventSourceArn=stream_arn, FunctionName="ecom-test-esm",
+                                                   **settings)["UUID"]
+            mappings.append(uuid)
+            return uuid
+
+        def batches(self) -> list[dict]:
+            objects = s3.list_objects_v2(Bucket="ecom-test-esm", Prefix="batches/").get("Contents", [])
+            found = [json.loads(s3.get_object(Bucket="ecom-test-esm", Key=o["Key"])["Body"].read()) for o in objects]
+            return sorted(found, key=lambda b: int(b["seqs"][0]))
+
+        def delivered(self) -> list[str]:
+            """Each record's data, once per successful delivery, in sequence order."""
+            done = []
+            for batch in self.batches():
+                failed = {f["itemIdentifier"] for f in batch["failures"]}
+                first_failed = min((batch["seqs"].index(s) for s in failed), default=len(batch["seqs"]))
+                done += batch["datas"][:first_failed]
+            return done
+
+        def dead_letters(self) -> list[dict]:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            return [json.loads(m["Body"]) for m in messages]
+
+    p = Pipeline()
+    p.stream_arn = stream_arn
+    yield p
+    for uuid in mappings:
+        lam.delete_event_source_mapping(UUID=uuid)
+    lam.delete_function(FunctionName="ecom-test-esm")
+    kinesis.delete_stream(StreamName=stream)
+    sqs.delete_queue(QueueUrl=queue_url)
+    for o in s3.list_objects_v2(Bucket="ecom-test-esm").get("Contents", []):
+        s3.delete_object(Bucket="ecom-test-esm", Key=o["Key"])
+    s3.delete_bucket(Bucket="ecom-test-esm")
+
+
+def test_batches_respect_batch_size_order_and_checkpoint(pipeline):
+    pipeline.put(*[f"r{i}" for i in range(25)])
+    pipeline.map(BatchSize=10, MaximumBatchingWindowInSeconds=300)
+    server.drain()
+    batches = pipeline.batches()
+    assert [len(b["datas"]) for b in batches] == [10, 10, 5]
+    assert pipeline.delivered() == [f"r{i}" for i in range(25)]
+    assert batches[0]["source"] == "aws:kinesis" and batches[0]["arn"] == pipeline.stream_arn
+    assert batches[0]["shard"] == "shardId-000000000000"
+
+    assert server.drain()["records"] == 0, "a checkpoint: nothing is delivered twice"
+    pipeline.put("r25", "r26")
+    server.drain()
+    assert pipeline.delivered() == [f"r{i}" for i in range(27)]
+
+
+def test_latest_starts_after_what_is_already_there(pipeline):
+    pipeline.put("old-1", "old-2")
+    pipeline.map(StartingPosition="LATEST")
+    server.drain()
+    pipeline.put("new-1")
+    server.drain()
+    assert pipeline.delivered() == ["new-1"]
+
+
+def test_partial_batch_failure_retries_from_the_failed_record(pipeline):
+    pipeline.put("a", "b", "flaky-1", "c", "d")
+    pipeline.map()
+    drained = server.drain()
+    assert pipeline.delivered() == ["a", "b", "flaky-1", "c", "d"], "each record lands once"
+    second = pipeline.batches()[1]
+    assert second["datas"] == ["flaky-1", "c", "d"], "the retry starts at the failed record"
+    assert drained["retries"] == 1 and drained["dead_lettered"] == 0
+
+
+def test_poison_record_is_bisected_out_to_the_dead_letter_queue(pipeline):
+    datas = [f"ok-{i}" for i in range(8)]
+    datas.insert(5, "poison")
+    pipeline.put(*datas)
+    pipeline.map(BisectBatchOnFunctionError=True, MaximumRetryAttempts=10)
+    drained = server.drain()
+    assert sorted(pipeline.delivered()) == sorted(d for d in datas if d != "poison")
+    assert drained["dead_lettered"] == 1
+    [message] = pipeline.dead_letters()
+    info = message["KinesisBatchInfo"]
+    assert info["batchSize"] == 1 and info["startSequenceNumber"] == info["endSequenceNumber"]
+    assert info["streamArn"] == pipeline.stream_arn and info["shardId"] == "shardId-000000000000"
+    assert message["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert message["responseContext"]["functionError"] == "Unhandled"
+
+
+def test_without_bisect_the_whole_batch_goes_to_the_dlq_after_its_retries(pipeline):
+    pipeline.put("x", "poison", "y")
+    pipeline.map(MaximumRetryAttempts=2)
+    drained = server.drain()
+    assert drained["retries"] == 2 and drained["dead_lettered"] == 3
+    [message] = pipeline.dead_letters()
+    assert message["KinesisBatchInfo"]["batchSize"] == 3
+    assert message["requestContext"]["approximateInvokeCount"] == 3
+    pipeline.put("z")
+    server.drain()
+    assert pipeline.delivered() == ["z"], "the stream moves on past the records given up on"
+
+
+def test_background_pollers_deliver_without_drain(pipeline):
+    pipeline.map()
+    pipeline.put("live-1", "live-2")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(pipeline.delivered()) < 2:
+        time.sleep(0.2)
+    assert pipeline.delivered() == ["live-1", "live-2"]
+
+
+def test_disabled_mapping_delivers_nothing(pipeline):
+    uuid = pipeline.map()
+    aws.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=False)
+    pipeline.put("held")
+    server.drain()
+    assert pipeline.delivered() == []
