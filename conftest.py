@@ -1,4 +1,4 @@
-"""Test settings: a private embedded AWS for this test run, stopped at the end.
+"""Test settings (for tests/ and notebooks/): a private embedded AWS for this run, stopped at the end.
 
 The settings are put in os.environ at import time, before any test or notebook kernel
 starts, so nbval's kernels inherit them and share this run's embedded AWS.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parent
 REAL_DATASET = REPO.parent / "shared" / "data" / "online_retail" / "online_retail_data.csv.xz"
 
 _home = tempfile.mkdtemp(prefix="ecomlib-test-")
@@ -25,10 +25,9 @@ for name in ("ECOM_DATASET", "ECOM_ENDPOINT_URL", "ECOM_LOCAL_PORT", "ECOM_REGIO
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _stop_embedded_aws_at_end():
-    """Whatever started the embedded AWS during the run, stop it afterwards."""
-    yield
+def pytest_sessionfinish(session, exitstatus):
+    """Whatever started the embedded AWS during the run (a test or a notebook kernel),
+    stop it afterwards. (A hook, not a fixture: notebook cells do not use fixtures.)"""
     from ecomlib.local import server
 
     server.stop()
