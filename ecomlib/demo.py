@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ecomlib import data
 from ecomlib.config import settings
-from ecomlib.pipelines import STAGES
+from ecomlib import pipelines
 
 
 def log(message: str) -> None:
@@ -36,10 +36,7 @@ def run(dataset: str | Path | None = None, rows: int | None = None, keep: bool =
         started_here = server.status() is None
         log(f"embedded AWS at {server.ensure_running()}")
     try:
-        stages = {}
-        for name, stage in STAGES.items():
-            log(f"stage {name} ...")
-            stages[name] = stage(df)
+        stages = pipelines.run(df, log=log)
     finally:
         if started_here and not keep:
             server.stop()

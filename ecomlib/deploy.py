@@ -242,3 +242,158 @@ def delete_rest_api(name: str) -> None:
     for api in apigw.get_rest_apis(limit=500)["items"]:
         if api["name"] == name:
             apigw.delete_rest_api(restApiId=api["id"])
+
+
+# ---- storage and wiring ---------------------------------------------------------------
+
+
+def ensure_bucket(name: str) -> str:
+    """Create the S3 bucket if needed; returns its ARN."""
+    s3 = aws.client("s3")
+    region = aws.region()
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass
+    s3.get_waiter("bucket_exists").wait(Bucket=name)
+    return f"arn:aws:s3:::{name}"
+
+
+def empty_and_delete_bucket(name: str) -> None:
+    """Delete every object of the bucket, then the bucket (a missing one is fine)."""
+    s3 = aws.client("s3")
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+        s3.delete_bucket(Bucket=name)
+    except s3.exceptions.NoSuchBucket:
+        pass
+
+
+def ensure_table(name: str, partition_key: str, sort_key: str | None = None) -> str:
+    """Create an on-demand DynamoDB table with string keys if needed; returns its ARN."""
+    ddb = aws.client("dynamodb")
+    keys = [(partition_key, "HASH")] + ([(sort_key, "RANGE")] if sort_key else [])
+    try:
+        ddb.create_table(
+            TableName=name, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
+            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
+        )
+    except ddb.exceptions.ResourceInUseException:
+        pass
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+    return ddb.describe_table(TableName=name)["Table"]["TableArn"]
+
+
+def delete_table(name: str) -> None:
+    """Delete the table if it exists."""
+    ddb = aws.client("dynamodb")
+    try:
+        ddb.delete_table(TableName=name)
+        ddb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+    except ddb.exceptions.ResourceNotFoundException:
+        pass
+
+
+def ensure_queue(name: str) -> str:
+    """Create the SQS queue if needed (e.g. a dead-letter queue); returns its ARN."""
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def delete_queue(name: str) -> None:
+    """Delete the queue if it exists."""
+    sqs = aws.client("sqs")
+    try:
+        sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    except sqs.exceptions.QueueDoesNotExist:
+        pass
+
+
+def ensure_stream_mapping(function: str, stream_arn: str, dead_letter_arn: str, *,
+                          batch_size: int = 100, window_seconds: int = 1, max_retries: int = 3,
+                          bisect: bool = True, enabled: bool = True) -> str:
+    """Connect the function to the Kinesis stream (an event source mapping); returns its UUID.
+
+    Lambda then polls every shard and invokes the function with batches of records, in
+    order per shard. The function reports records it could not process
+    (``ReportBatchItemFailures``); a failing batch is split in two to find the bad record
+    (``BisectBatchOnFunctionError``), retried ``max_retries`` times, and then described in
+    a message to the dead-letter queue so the shard can move on.
+    """
+    lam = aws.client("lambda")
+    settings = dict(
+        BatchSize=batch_size, MaximumBatchingWindowInSeconds=window_seconds,
+        FunctionResponseTypes=["ReportBatchItemFailures"], MaximumRetryAttempts=max_retries,
+        BisectBatchOnFunctionError=bisect,
+        DestinationConfig={"OnFailure": {"Destination": dead_letter_arn}},
+    )
+    name = function_name(function)
+    for mapping in lam.list_event_source_mappings(FunctionName=name, EventSourceArn=stream_arn)["EventSourceMappings"]:
+        lam.update_event_source_mapping(UUID=mapping["UUID"], FunctionName=name, Enabled=enabled, **settings)
+        return mapping["UUID"]
+    return lam.create_event_source_mapping(
+        FunctionName=name, EventSourceArn=stream_arn, StartingPosition="TRIM_HORIZON", Enabled=enabled,
+        **settings,
+    )["UUID"]
+
+
+def enable_stream_mappings(function: str, enabled: bool = True) -> None:
+    """Switch the function's event source mappings on or off (off: records wait in the stream)."""
+    lam = aws.client("lambda")
+    for mapping in lam.list_event_source_mappings(FunctionName=function_name(function))["EventSourceMappings"]:
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=enabled)
+
+
+def delete_stream_mappings(function: str) -> None:
+    """Remove every event source mapping of the function."""
+    lam = aws.client("lambda")
+    try:
+        mappings = lam.list_event_source_mappings(FunctionName=function_name(function))["EventSourceMappings"]
+    except lam.exceptions.ResourceNotFoundException:
+        return
+    for mapping in mappings:
+        lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def stream_reader_policy(stream_arn: str) -> dict:
+    """What a function fed by a Kinesis event source mapping needs on that one stream."""
+    return {
+        "Sid": "ReadTheInvoiceStream",
+        "Effect": "Allow",
+        "Action": ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+                   "kinesis:GetShardIterator", "kinesis:ListShards"],
+        "Resource": stream_arn,
+    }
+
+
+def dead_letter_policy(queue_arn: str) -> dict:
+    """Lets the mapping send descriptions of failed batches to the one dead-letter queue."""
+    return {"Sid": "SendFailuresToTheDeadLetterQueue", "Effect": "Allow",
+            "Action": ["sqs:SendMessage"], "Resource": queue_arn}
+
+
+def remove_route(api_id: str, path: str, method: str) -> None:
+    """Remove ``method`` from resource ``path`` of the API (a missing one is fine)."""
+    apigw = aws.client("apigateway")
+    resources = {r["path"]: r["id"] for r in apigw.get_resources(restApiId=api_id, limit=500)["items"]}
+    if path in resources:
+        try:
+            apigw.delete_method(restApiId=api_id, resourceId=resources[path], httpMethod=method)
+        except apigw.exceptions.NotFoundException:
+            pass
+
+
+def find_rest_api(name: str) -> str | None:
+    """The id of the REST API called ``name``, or None."""
+    for api in aws.client("apigateway").get_rest_apis(limit=500)["items"]:
+        if api["name"] == name:
+            return api["id"]
+    return None

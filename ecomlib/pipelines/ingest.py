@@ -113,14 +113,3 @@ def teardown() -> None:
         return
     kinesis.get_waiter("stream_not_exists").wait(StreamName=stream_name(), WaiterConfig={"Delay": 2})
 
-
-def stage(df) -> dict:
-    """The demo's ingest stage: send every row from a fresh stream and count what arrived."""
-    from ecomlib import client
-
-    teardown()
-    url = deploy()
-    sent = client.send(url, client.to_payload_rows(df), progress=False)
-    stats = stream_stats()
-    return {"in": sent.sent, "stored": stats["rows"], "rejected": sent.rejected,
-            "records": stats["records"], "rows_per_s": round(sent.rows_per_s)}

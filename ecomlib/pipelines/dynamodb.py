@@ -1,0 +1,100 @@
+"""Pipeline 3, the serving tables: Kinesis -> Lambda (stream_to_dynamodb) -> DynamoDB.
+
+Two tables, one per access pattern:
+
+- Invoices (``InvoiceNo`` + ``Part``): "show me invoice X with its lines".
+- Customers (``CustomerID`` + ``InvoicePart``): "show me customer Y's purchases".
+
+Lines are kept in maps keyed by ``RowId``, the line's identity: every line of the source
+is kept (repeated stock codes and duplicate rows included) and a replayed batch writes the
+same keys with the same values, so it changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+from ecomlib import aws, deploy as dp
+from ecomlib.config import resource_name
+from ecomlib.pipelines import ingest
+
+FUNCTION = "stream_to_dynamodb"
+
+
+def invoices_table() -> str:
+    return resource_name("invoices-table")
+
+
+def customers_table() -> str:
+    return resource_name("customers-table")
+
+
+def dead_letter_queue() -> str:
+    return resource_name("dynamodb-dlq")
+
+
+def policy(stream_arn: str, table_arns: list[str], queue_arn: str) -> list[dict]:
+    """Read the stream, batch-write to the two tables, report failures."""
+    return [
+        dp.stream_reader_policy(stream_arn),
+        {"Sid": "WriteTheServingTables", "Effect": "Allow", "Action": ["dynamodb:BatchWriteItem"],
+         "Resource": table_arns},
+        dp.dead_letter_policy(queue_arn),
+    ]
+
+
+def ensure_tables() -> list[str]:
+    """Create both tables if needed; returns their ARNs."""
+    return [dp.ensure_table(invoices_table(), "InvoiceNo", "Part"),
+            dp.ensure_table(customers_table(), "CustomerID", "InvoicePart")]
+
+
+def deploy(batch_size: int = 100, window_seconds: int = 1, enabled: bool = True) -> list[str]:
+    """Create tables, dead-letter queue, role, function and mapping (``enabled=False``: the
+    mapping waits, switched off); returns the table names."""
+    stream_arn = ingest.ensure_stream()
+    table_arns = ensure_tables()
+    queue_arn = dp.ensure_queue(dead_letter_queue())
+    role = dp.ensure_role(FUNCTION, policy(stream_arn, table_arns, queue_arn))
+    env = {"INVOICES_TABLE": invoices_table(), "CUSTOMERS_TABLE": customers_table()}
+    dp.deploy_function(FUNCTION, role, env, timeout=120, memory=512)
+    dp.ensure_stream_mapping(FUNCTION, stream_arn, queue_arn, batch_size=batch_size,
+                             window_seconds=window_seconds, bisect=True, enabled=enabled)
+    return [invoices_table(), customers_table()]
+
+
+def scan(table: str) -> list[dict]:
+    """Every item of a table (low-level typed values)."""
+    ddb = aws.client("dynamodb")
+    items = []
+    for page in ddb.get_paginator("scan").paginate(TableName=table):
+        items += page["Items"]
+    return items
+
+
+def line_ids() -> Counter:
+    """How many times each RowId is stored in the Invoices table (1 when all is well)."""
+    counts: Counter = Counter()
+    for item in scan(invoices_table()):
+        counts.update(item.get("Lines", {}).get("M", {}).keys())
+    return counts
+
+
+def invoice_totals() -> dict[str, Decimal]:
+    """Each invoice's total from the Invoices table, counting every RowId once."""
+    totals: dict[str, dict[str, Decimal]] = {}
+    for item in scan(invoices_table()):
+        lines = totals.setdefault(item["InvoiceNo"]["S"], {})
+        for row_id, line in item.get("Lines", {}).get("M", {}).items():
+            lines[row_id] = Decimal(line["M"]["LineTotal"]["N"])
+    return {invoice: sum(lines.values(), Decimal(0)) for invoice, lines in totals.items()}
+
+
+def teardown() -> None:
+    """Delete the mapping, function, role, queue and both tables."""
+    dp.delete_stream_mappings(FUNCTION)
+    dp.delete_function(FUNCTION)
+    dp.delete_queue(dead_letter_queue())
+    dp.delete_table(invoices_table())
+    dp.delete_table(customers_table())

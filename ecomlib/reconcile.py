@@ -1,0 +1,82 @@
+"""Account for every row: where each accepted row is stored, or why it is not.
+
+``reconcile()`` compares the rows in the stream with the lines in the raw zone (S3) and
+in the serving tables (DynamoDB): each should hold every stream row exactly once. Rows
+that a pipeline gave up on are described in its dead-letter queue;
+``dead_lettered_rows()`` turns those descriptions back into the rows themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from ecomlib import aws
+from ecomlib.pipelines import dynamodb, ingest, raw_s3
+
+
+def dead_letters(queue_name: str) -> list[dict]:
+    """The failure descriptions waiting in a dead-letter queue (left in the queue)."""
+    sqs = aws.client("sqs")
+    try:
+        url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        return []
+    found: dict[str, dict] = {}
+    for _ in range(100):  # receive until every message was seen once
+        page = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                   WaitTimeSeconds=0).get("Messages", [])
+        new = [m for m in page if m["MessageId"] not in found]
+        if not new:
+            break
+        found.update({m["MessageId"]: json.loads(m["Body"]) for m in new})
+    return list(found.values())
+
+
+def dead_lettered_rows(queue_name: str) -> list[dict]:
+    """The rows of the stream records described in a dead-letter queue."""
+    kinesis = aws.client("kinesis")
+    rows = []
+    for message in dead_letters(queue_name):
+        info = message["KinesisBatchInfo"]
+        stream = info["streamArn"].split("/")[-1]
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=info["shardId"], ShardIteratorType="AT_SEQUENCE_NUMBER",
+            StartingSequenceNumber=info["startSequenceNumber"])["ShardIterator"]
+        last = int(info["endSequenceNumber"])
+        while iterator:
+            page = kinesis.get_records(ShardIterator=iterator, Limit=1000)
+            for record in page["Records"]:
+                if int(record["SequenceNumber"]) > last:
+                    return rows
+                rows += ingest.rows_of(record)
+            if not page["Records"]:
+                break
+            iterator = page.get("NextShardIterator")
+    return rows
+
+
+def _compare(stream_ids: Counter, stored: Counter, dead: list[dict]) -> dict:
+    """Rows (by RowId) in the stream vs in a store: each should be stored, or dead-lettered."""
+    dead_ids = set(r["RowId"] for r in dead)
+    return {
+        "in": len(stream_ids),
+        "stored": len(set(stream_ids) & set(stored)),
+        "rejected": len(dead_ids - set(stored)),
+        "missing": sorted(set(stream_ids) - set(stored) - dead_ids)[:20],
+        "duplicated": sorted(i for i, n in stored.items() if n > stream_ids.get(i, 0) > 0)[:20],
+        "unexpected": sorted(set(stored) - set(stream_ids))[:20],
+    }
+
+
+def reconcile() -> dict:
+    """Per stage: distinct rows in the stream, how many are stored, how many were given up
+    on (dead-lettered), and examples of rows missing, stored more often than sent, or
+    stored without being in the stream. Empty lists: every row is accounted for once."""
+    stream_ids = Counter(r["RowId"] for r in ingest.read_stream())
+    return {
+        "stream": {"rows": sum(stream_ids.values()), "distinct_row_ids": len(stream_ids)},
+        "raw_s3": _compare(stream_ids, Counter(raw_s3.row_ids()), dead_lettered_rows(raw_s3.dead_letter_queue())),
+        "dynamodb": _compare(stream_ids, dynamodb.line_ids(),
+                             dead_lettered_rows(dynamodb.dead_letter_queue())),
+    }
