@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 
@@ -50,6 +51,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command; returns the exit code."""
+    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so clean-up code (stopping an
+    # embedded AWS that the command started) still runs.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     parser = argparse.ArgumentParser(prog="python -m ecomlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 

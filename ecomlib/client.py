@@ -465,7 +465,8 @@ def send(
 ) -> SendSummary:
     """POST rows to the ingestion API at ``url`` (the full URL, ending with /invoices).
 
-    Rows go in lists of ``batch_size`` (or one JSON object per request with
+    Rows go in lists of about ``batch_size`` — a list ends where an invoice ends, so an
+    invoice travels in one request — (or one JSON object per request with
     ``one_per_request=True``, the slow way, for comparison), from ``concurrency`` threads
     sharing one pooled connection Session.  Connection errors and HTTP 429/502/503/504 are
     retried up to ``retries`` times with exponential backoff and jitter; when the API

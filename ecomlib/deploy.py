@@ -140,11 +140,15 @@ def deploy_function(function: str, role_arn: str, environment: dict[str, str],
 
 
 def delete_function(function: str) -> None:
-    """Delete the function and its role (missing ones are fine)."""
-    lam, iam = aws.client("lambda"), aws.client("iam")
+    """Delete the function, its log group and its role (missing ones are fine)."""
+    lam, iam, logs = aws.client("lambda"), aws.client("iam"), aws.client("logs")
     try:
         lam.delete_function(FunctionName=function_name(function))
     except lam.exceptions.ResourceNotFoundException:
+        pass
+    try:  # on AWS a log group outlives its function (and keeps costing) unless deleted
+        logs.delete_log_group(logGroupName=f"/aws/lambda/{function_name(function)}")
+    except logs.exceptions.ResourceNotFoundException:
         pass
     role = resource_name(function.replace("_", "-"), "role")
     try:
@@ -287,7 +291,7 @@ def ensure_table(name: str, partition_key: str, sort_key: str | None = None) -> 
         )
     except ddb.exceptions.ResourceInUseException:
         pass
-    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     return ddb.describe_table(TableName=name)["Table"]["TableArn"]
 
 
@@ -296,7 +300,7 @@ def delete_table(name: str) -> None:
     ddb = aws.client("dynamodb")
     try:
         ddb.delete_table(TableName=name)
-        ddb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+        ddb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     except ddb.exceptions.ResourceNotFoundException:
         pass
 

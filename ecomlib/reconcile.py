@@ -58,7 +58,7 @@ def dead_lettered_rows(queue_name: str) -> list[dict]:
 
 def _compare(stream_ids: Counter, stored: Counter, dead: list[dict]) -> dict:
     """Rows (by RowId) in the stream vs in a store: each should be stored, or dead-lettered."""
-    dead_ids = set(r["RowId"] for r in dead)
+    dead_ids = set(r["RowId"] for r in dead if r.get("RowId") is not None)
     return {
         "in": len(stream_ids),
         "stored": len(set(stream_ids) & set(stored)),
@@ -73,9 +73,11 @@ def reconcile() -> dict:
     """Per stage: distinct rows in the stream, how many are stored, how many were given up
     on (dead-lettered), and examples of rows missing, stored more often than sent, or
     stored without being in the stream. Empty lists: every row is accounted for once."""
-    stream_ids = Counter(r["RowId"] for r in ingest.read_stream())
+    rows = ingest.read_stream()
+    stream_ids = Counter(r["RowId"] for r in rows if r.get("RowId") is not None)
     return {
-        "stream": {"rows": sum(stream_ids.values()), "distinct_row_ids": len(stream_ids)},
+        "stream": {"rows": sum(stream_ids.values()), "distinct_row_ids": len(stream_ids),
+                   "unreadable": len(rows) - sum(stream_ids.values())},
         "raw_s3": _compare(stream_ids, Counter(raw_s3.row_ids()), dead_lettered_rows(raw_s3.dead_letter_queue())),
         "dynamodb": _compare(stream_ids, dynamodb.line_ids(),
                              dead_lettered_rows(dynamodb.dead_letter_queue())),

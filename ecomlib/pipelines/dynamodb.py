@@ -5,13 +5,14 @@ Two tables, one per access pattern:
 - Invoices (``InvoiceNo`` + ``Part``): "show me invoice X with its lines".
 - Customers (``CustomerID`` + ``InvoicePart``): "show me customer Y's purchases".
 
-Lines are kept in maps keyed by ``RowId``, the line's identity: every line of the source
+Lines are kept in a JSON object keyed by ``RowId``, the line's identity: every line of the source
 is kept (repeated stock codes and duplicate rows included) and a replayed batch writes the
 same keys with the same values, so it changes nothing.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from decimal import Decimal
 
@@ -77,7 +78,7 @@ def line_ids() -> Counter:
     """How many times each RowId is stored in the Invoices table (1 when all is well)."""
     counts: Counter = Counter()
     for item in scan(invoices_table()):
-        counts.update(item.get("Lines", {}).get("M", {}).keys())
+        counts.update(json.loads(item["Lines"]["S"]).keys())
     return counts
 
 
@@ -86,8 +87,8 @@ def invoice_totals() -> dict[str, Decimal]:
     totals: dict[str, dict[str, Decimal]] = {}
     for item in scan(invoices_table()):
         lines = totals.setdefault(item["InvoiceNo"]["S"], {})
-        for row_id, line in item.get("Lines", {}).get("M", {}).items():
-            lines[row_id] = Decimal(line["M"]["LineTotal"]["N"])
+        for row_id, line in json.loads(item["Lines"]["S"]).items():
+            lines[row_id] = Decimal(line["LineTotal"])
     return {invoice: sum(lines.values(), Decimal(0)) for invoice, lines in totals.items()}
 
 

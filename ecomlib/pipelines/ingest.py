@@ -35,7 +35,7 @@ def ensure_stream(shards: int = 2) -> str:
         kinesis.create_stream(StreamName=name, ShardCount=shards)
     except kinesis.exceptions.ResourceInUseException:
         pass
-    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1})
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
     return kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
 
 
@@ -84,8 +84,17 @@ def iter_records(start: str = "TRIM_HORIZON") -> Iterator[dict]:
 
 
 def rows_of(record: dict) -> list[dict]:
-    """The rows packed in one record (JSON Lines: one row per line)."""
-    return [json.loads(line) for line in record["Data"].splitlines() if line.strip()]
+    """The rows packed in one record (JSON Lines: one row per line). A line that is not
+    JSON (nothing the ingest function writes, but anyone may put records on a stream)
+    comes back as ``{"RowId": None, "Unreadable": <the text>}``."""
+    rows = []
+    for line in record["Data"].splitlines():
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                rows.append({"RowId": None, "Unreadable": line.decode("utf-8", "replace")})
+    return rows
 
 
 def read_stream() -> list[dict]:
@@ -111,5 +120,5 @@ def teardown() -> None:
         kinesis.delete_stream(StreamName=stream_name(), EnforceConsumerDeletion=True)
     except kinesis.exceptions.ResourceNotFoundException:
         return
-    kinesis.get_waiter("stream_not_exists").wait(StreamName=stream_name(), WaiterConfig={"Delay": 2})
+    kinesis.get_waiter("stream_not_exists").wait(StreamName=stream_name(), WaiterConfig={"Delay": 2, "MaxAttempts": 150})
 

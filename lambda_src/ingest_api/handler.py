@@ -48,7 +48,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-logger = logging.getLogger()
+# A named logger at INFO: our lines reach the function's log, boto3's chatter (WARNING
+# and up only, the root logger's level) does not.
+logger = logging.getLogger("ingest_api")
 logger.setLevel(logging.INFO)
 
 # ---------------------------------------------------------------------------

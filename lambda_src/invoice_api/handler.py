@@ -42,7 +42,9 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
-logger = logging.getLogger()
+# A named logger at INFO: our lines reach the function's log, boto3's chatter (WARNING
+# and up only, the root logger's level) does not.
+logger = logging.getLogger("invoice_api")
 logger.setLevel(logging.INFO)
 
 INVOICE_ROUTE = "/invoices"
@@ -164,18 +166,23 @@ def row_order(row_ids: Any) -> list[str]:
     return sorted(row_ids)
 
 
+def json_object(text: str | None) -> dict:
+    """Lines and LineTotals are stored as JSON text (money as decimal strings)."""
+    return json.loads(text) if text else {}
+
+
 def merge_invoice(items: list[dict]) -> dict:
     """One invoice from its parts (non-empty list): each RowId once, lines sorted by RowId."""
     lines: dict[str, dict] = {}
     for item in items:
-        for row_id, line in item.get("Lines", {}).items():
+        for row_id, line in json_object(item.get("Lines")).items():
             lines.setdefault(row_id, line)  # a line stored in two parts counts once
     out = []
     for row_id in row_order(lines):
         line = lines[row_id]
         out.append({"RowId": row_id, "StockCode": line["StockCode"], "Description": line.get("Description"),
-                    "Quantity": line["Quantity"], "UnitPrice": line["UnitPrice"],
-                    "LineTotal": line["LineTotal"]})
+                    "Quantity": line["Quantity"], "UnitPrice": Decimal(line["UnitPrice"]),
+                    "LineTotal": Decimal(line["LineTotal"])})
     first = items[0]
     return {
         "InvoiceNo": first["InvoiceNo"],
@@ -194,8 +201,8 @@ def merge_customer(items: list[dict]) -> dict:
     invoices: dict[str, dict] = {}
     for item in items:
         invoice = invoices.setdefault(item["InvoiceNo"], {"item": item, "totals": {}})
-        for row_id, total in item.get("LineTotals", {}).items():
-            invoice["totals"].setdefault(row_id, total)
+        for row_id, total in json_object(item.get("LineTotals")).items():
+            invoice["totals"].setdefault(row_id, Decimal(total))
     rows = []
     for number, invoice in invoices.items():
         item = invoice["item"]

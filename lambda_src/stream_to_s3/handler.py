@@ -51,7 +51,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-logger = logging.getLogger()
+# A named logger at INFO: our lines reach the function's log, boto3's chatter (WARNING
+# and up only, the root logger's level) does not.
+logger = logging.getLogger("stream_to_s3")
 logger.setLevel(logging.INFO)
 
 DEFAULT_PREFIX = "raw/"

@@ -1,0 +1,124 @@
+"""Pipelines 2-4 on the embedded AWS: stream -> S3 raw, stream -> DynamoDB, the GET API."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import requests
+
+from ecomlib import aws, client, data, pipelines
+from ecomlib import deploy as dp
+from ecomlib.pipelines import dynamodb, ingest, invoice_api, raw_s3
+from ecomlib.reconcile import dead_lettered_rows, reconcile
+
+ROWS = 3_000
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return data.load(rows=ROWS)
+
+
+@pytest.fixture(scope="module")
+def loaded(sample):
+    """Every pipeline deployed, the sample sent and processed; torn down afterwards."""
+    pipelines.teardown_all()
+    url = pipelines.deploy_all()
+    summary = client.send(url, client.to_payload_rows(sample), progress=False)
+    assert summary.accepted == ROWS
+    pipelines.drain()
+    yield url
+    pipelines.teardown_all()
+
+
+def snapshot() -> dict:
+    s3 = aws.client("s3")
+    objects = {o["Key"]: s3.get_object(Bucket=raw_s3.bucket_name(), Key=o["Key"])["Body"].read()
+               for o in raw_s3.list_objects()}
+    key = lambda item: tuple(sorted((k, str(v)) for k, v in item.items()))  # noqa: E731
+    return {
+        "s3": objects,
+        "invoices": sorted(map(key, dynamodb.scan(dynamodb.invoices_table()))),
+        "customers": sorted(map(key, dynamodb.scan(dynamodb.customers_table()))),
+    }
+
+
+def test_every_row_is_stored_exactly_once(loaded):
+    counts = reconcile()
+    assert counts["stream"] == {"rows": ROWS, "distinct_row_ids": ROWS, "unreadable": 0}
+    for stage in ("raw_s3", "dynamodb"):
+        assert counts[stage] == {"in": ROWS, "stored": ROWS, "rejected": 0,
+                                 "missing": [], "duplicated": [], "unexpected": []}
+
+
+def test_raw_objects_are_batched_and_partitioned(loaded):
+    objects = raw_s3.list_objects()
+    assert 1 <= len(objects) < ROWS / 50, "batches, not one object per record"
+    for obj in objects:
+        assert obj["Key"].startswith("raw/year=") and "/month=" in obj["Key"] and "/day=" in obj["Key"]
+        assert obj["Key"].endswith(".jsonl")
+    frame = raw_s3.read_rows()
+    assert len(frame) == ROWS and frame["RowId"].is_unique
+
+
+def test_duplicate_lines_are_kept_and_totals_match_the_source(loaded, sample):
+    quality = data.quality_report(sample)
+    assert quality["duplicate_rows"] > 0 and quality["repeated_invoice_stock_pairs"] > 0
+    totals = dynamodb.invoice_totals()
+    expected = (data.line_total_milli(sample).groupby(sample["InvoiceNo"]).sum())
+    assert len(totals) == sample["InvoiceNo"].nunique()
+    assert {k: v * 1000 for k, v in totals.items()} == {k: Decimal(int(v)) for k, v in expected.items()}
+
+
+def test_replaying_every_batch_changes_nothing(loaded):
+    before = snapshot()
+    for function in (raw_s3.FUNCTION, dynamodb.FUNCTION):
+        # A new mapping starts again from the oldest record: every batch is delivered again.
+        dp.delete_stream_mappings(function)
+    raw_s3.deploy()
+    dynamodb.deploy()
+    drained = pipelines.drain()
+    assert drained["records"] >= 2 * ingest.stream_stats()["records"]
+    assert snapshot() == before
+
+
+def test_invoice_api(loaded, sample):
+    base = invoice_api.deploy()
+    invoice = sample["InvoiceNo"].iloc[0]
+    lines = sample[sample["InvoiceNo"] == invoice]
+    response = requests.get(f"{base}/invoices", params={"InvoiceNo": invoice}, timeout=30)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["InvoiceNo"] == invoice and body["LineCount"] == len(lines) == len(body["Lines"])
+    assert Decimal(str(body["Total"])) * 1000 == int(data.line_total_milli(lines).sum())
+    assert requests.get(f"{base}/invoices", params={"InvoiceNo": "999999"}, timeout=30).status_code == 404
+    assert requests.get(f"{base}/invoices", timeout=30).status_code == 400
+    assert requests.get(f"{base}/invoices", params={"InvoiceNo": "1; DROP"}, timeout=30).status_code == 400
+
+    customer = sample["CustomerID"].dropna().iloc[0]
+    mine = sample[sample["CustomerID"] == customer]
+    body = requests.get(f"{base}/customers/{customer}", timeout=30).json()
+    assert body["InvoiceCount"] == mine["InvoiceNo"].nunique()
+    assert Decimal(str(body["Total"])) * 1000 == int(data.line_total_milli(mine).sum())
+    assert requests.get(f"{base}/customers/00000", timeout=30).status_code == 404
+
+
+def test_a_poison_record_goes_to_the_dead_letter_queue_and_the_rest_lands(loaded):
+    kinesis = aws.client("kinesis")
+    good = b'{"InvoiceNo":"900001","StockCode":"52001","Description":"X","Quantity":1,' \
+           b'"InvoiceDate":"2011-05-01T10:00:00","UnitPrice":1.5,"CustomerID":null,"Country":"France",' \
+           b'"RowId":"poison-test-good"}\n'
+    kinesis.put_records(StreamName=ingest.stream_name(), Records=[
+        {"Data": good, "PartitionKey": "900001"},
+        {"Data": b"this is not json\n", "PartitionKey": "900001"},
+    ])
+    pipelines.drain()
+    assert dynamodb.line_ids()["poison-test-good"] == 1
+    assert "poison-test-good" in raw_s3.row_ids()
+    [unreadable] = dead_lettered_rows(dynamodb.dead_letter_queue())
+    assert unreadable == {"RowId": None, "Unreadable": "this is not json"}
+    counts = reconcile()
+    assert counts["stream"]["unreadable"] == 1
+    assert counts["dynamodb"]["stored"] == counts["dynamodb"]["in"] == ROWS + 1
+    assert not counts["dynamodb"]["missing"]
