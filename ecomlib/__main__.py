@@ -49,11 +49,16 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second signal must not interrupt the clean-up
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command; returns the exit code."""
     # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so clean-up code (stopping an
     # embedded AWS that the command started) still runs.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     parser = argparse.ArgumentParser(prog="python -m ecomlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -75,6 +75,7 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
 
     _log(f"bench: sending {len(payload):,} rows in batches")
     batched = client.send(url, payload, progress=False)
+    _log(f"bench: ingest {batched.rows_per_s:,.0f} rows/s")
     result.update({
         "ingest_rows": batched.sent, "ingest_accepted": batched.accepted, "ingest_rejected": batched.rejected,
         "ingest_seconds": round(batched.seconds, 2),
@@ -88,6 +89,7 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
         dp.enable_stream_mappings(function)
         pipelines.drain()
         result[f"{name}_seconds"] = round(time.perf_counter() - start, 2)
+        _log(f"bench: {name} drained in {result[f'{name}_seconds']} s")
 
     counts = reconcile()
     result["stream_records"] = ingest.stream_stats()["records"]

@@ -45,6 +45,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from tqdm.auto import tqdm
 
+from ecomlib import data
+
 DEFAULT_BATCH_SIZE = 500  # rows per request: see MAX_ROWS_PER_REQUEST in the ingest function
 MAX_BATCH_SIZE = 10_000  # the ingest function answers 413 above this
 RETRY_STATUSES = frozenset({429, 502, 503, 504})  # worth trying again (after a pause)
@@ -59,16 +61,6 @@ LOCAL_HINT = (
 )
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
-COLUMNS = [
-    "InvoiceNo",
-    "StockCode",
-    "Description",
-    "Quantity",
-    "InvoiceDate",
-    "UnitPrice",
-    "CustomerID",
-    "Country",
-]
 
 
 class IngestError(RuntimeError):
@@ -140,38 +132,10 @@ def to_payload_rows(df: pd.DataFrame, row_ids: bool = True) -> list[dict]:
     """The rows of a frame as JSON-ready dicts (plain str/int/float/None values, dates as
     "YYYY-MM-DDTHH:MM:SS"), plus ``RowId`` = the row's index label as text when ``row_ids``.
     """
-    try:
-        from ecomlib import data  # imported here: the client works without it
-    except ImportError:
-        data = None
-    to_records = getattr(data, "to_records", None)
-    rows = to_records(df) if to_records is not None else _simple_records(df)
+    rows = data.to_records(df)
     if row_ids:
         for row, label in zip(rows, df.index):
             row["RowId"] = str(label)
-    return rows
-
-
-def _simple_records(df: pd.DataFrame) -> list[dict]:
-    """A plain version of ``ecomlib.data.to_records`` (used only when that is missing)."""
-    rows = []
-    for values in df[COLUMNS].itertuples(index=False, name=None):
-        row = {}
-        for name, value in zip(COLUMNS, values):
-            if value is None or (not isinstance(value, str) and pd.isna(value)):
-                value = None
-            elif name == "InvoiceDate":
-                value = pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%S")
-            elif name == "Quantity":
-                value = int(value)
-            elif name == "UnitPrice":
-                value = float(value)
-            elif name == "CustomerID" and isinstance(value, float):
-                value = str(int(value))
-            else:
-                value = str(value)
-            row[name] = value
-        rows.append(row)
     return rows
 
 

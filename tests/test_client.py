@@ -201,12 +201,6 @@ def test_select_all_or_exactly_one_selector(frame):
 
 
 def test_to_payload_rows(frame):
-    try:
-        from ecomlib import data
-    except ImportError:
-        pytest.skip("ecomlib.data is not available yet")
-    if not hasattr(data, "to_records"):
-        pytest.skip("ecomlib.data.to_records is not available yet")
     typed = frame.astype({"Quantity": "int64", "UnitPrice": "float64"})
     rows = client.to_payload_rows(client.select_rows(typed, index=[3, 8]))
     assert [r["RowId"] for r in rows] == ["3", "8"]
@@ -214,13 +208,6 @@ def test_to_payload_rows(frame):
     assert rows[0]["CustomerID"] == "13003" and type(rows[0]["Quantity"]) is int
     assert json.loads(json.dumps(rows)) == rows  # JSON-ready
     assert "RowId" not in client.to_payload_rows(typed, row_ids=False)[0]
-
-
-def test_simple_records_fallback_matches(frame):
-    rows = client._simple_records(frame)
-    assert rows[0]["InvoiceDate"] == "2011-01-03T09:30:00"
-    assert rows[0]["CustomerID"] is None and rows[1]["CustomerID"] == "13001"
-    assert type(rows[0]["Quantity"]) is int and type(rows[0]["UnitPrice"]) is float
 
 
 # ---------------------------------------------------------------------------
