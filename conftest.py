@@ -7,6 +7,7 @@ starts, so nbval's kernels inherit them and share this run's embedded AWS.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,15 @@ os.environ["ECOM_PREFIX"] = "ecom"
 for name in ("ECOM_DATASET", "ECOM_ENDPOINT_URL", "ECOM_LOCAL_PORT", "ECOM_REGION"):
     os.environ.pop(name, None)
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# A run stopped with SIGTERM (a timeout, CI) unwinds like Ctrl-C, so the hook below
+# still stops the embedded AWS instead of leaving it running.
+signal.signal(signal.SIGTERM, _interrupt)
 
 
 def pytest_sessionfinish(session, exitstatus):

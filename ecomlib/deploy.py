@@ -210,7 +210,9 @@ def add_lambda_route(api_id: str, path: str, method: str, function: str) -> None
         lam.add_permission(
             FunctionName=function_name(function), StatementId=statement_id[:100],
             Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
-            SourceArn=f"arn:aws:execute-api:{region}:{aws.account_id()}:{api_id}/*/{method}{path}",
+            # The method in a permission's ARN is the one actually called: ANY matches all (*).
+            SourceArn=f"arn:aws:execute-api:{region}:{aws.account_id()}:{api_id}/*/"
+                      f"{'*' if method == 'ANY' else method}{path}",
         )
     except lam.exceptions.ResourceConflictException:
         pass
@@ -365,6 +367,14 @@ def delete_stream_mappings(function: str) -> None:
         return
     for mapping in mappings:
         lam.delete_event_source_mapping(UUID=mapping["UUID"])
+    # On AWS a mapping is "Deleting" for a while; wait, so a new one can be created at once.
+    for mapping in mappings:
+        for _ in range(120):
+            try:
+                lam.get_event_source_mapping(UUID=mapping["UUID"])
+            except lam.exceptions.ResourceNotFoundException:
+                break
+            time.sleep(1)
 
 
 def stream_reader_policy(stream_arn: str) -> dict:

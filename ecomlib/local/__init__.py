@@ -15,6 +15,11 @@ short of AWS, this package fills the gap, and nothing outside this package does:
                        and calls Lambda proxy integrations (moto serves no stage).
 ``stream_pollers``     Kinesis event source mappings: polls shards, invokes functions
                        with batches, retries, bisects, dead-letters (moto ignores them).
+``firehose``           delivery streams with a Kinesis source: reads the stream, buffers,
+                       writes S3 objects and manifests, runs the Redshift COPY (moto
+                       never reads the source and drops data bound for Redshift).
+``warehouse``          a DuckDB database per Redshift cluster behind the Redshift Data
+                       API: Redshift SQL translated, COPY from S3 (moto answers canned rows).
 =====================  ===============================================================
 
 Everything a notebook does still goes through the ordinary AWS APIs with boto3: these

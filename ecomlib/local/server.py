@@ -205,6 +205,8 @@ COMPONENTS = [
     "ecomlib.local.lambda_runtime",  # runs deployed function code
     "ecomlib.local.api_front",  # serves deployed API Gateway stages
     "ecomlib.local.stream_pollers",  # Kinesis -> Lambda event source mappings
+    "ecomlib.local.warehouse",  # Redshift Data API on DuckDB: Redshift SQL, COPY from S3
+    "ecomlib.local.firehose",  # Kinesis -> Firehose -> S3 -> Redshift COPY
 ]
 
 
@@ -251,12 +253,12 @@ class Serialised:
             for part in _call_all("status"):
                 body.update(part)
         elif route == "drain" and method == "POST":
-            from ecomlib.local import stream_pollers
-
-            body = {"drained": stream_pollers.drain()}
+            body = {"drained": {}}
+            for module in _components():
+                if hasattr(module, "drain"):
+                    body["drained"].update(module.drain())
         elif route == "reset" and method == "POST":
-            with self.lock:
-                reset_backends()
+            reset_backends()
             body = {"reset": True}
         else:
             start_response("404 Not Found", [("Content-Type", "application/json")])
@@ -266,11 +268,14 @@ class Serialised:
 
 
 def reset_backends() -> None:
-    """Reset moto and every component (called with the request lock held)."""
+    """Reset moto and every component. Only moto's reset holds MOTO_LOCK: a component's
+    hook may take its own lock, and its worker thread takes that lock before MOTO_LOCK,
+    so holding MOTO_LOCK around the hooks could deadlock."""
     from moto.moto_api._internal.models import moto_api_backend
 
     _call_all("before_reset")
-    moto_api_backend.reset()
+    with MOTO_LOCK:
+        moto_api_backend.reset()
     _call_all("after_reset")
 
 

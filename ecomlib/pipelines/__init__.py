@@ -18,9 +18,9 @@ from ecomlib.config import settings
 
 def modules() -> list:
     """The pipeline modules in the order the data flows (deploy in this order)."""
-    from ecomlib.pipelines import dynamodb, ingest, invoice_api, raw_s3
+    from ecomlib.pipelines import dynamodb, ingest, invoice_api, raw_s3, warehouse
 
-    return [ingest, raw_s3, dynamodb, invoice_api]
+    return [ingest, raw_s3, dynamodb, invoice_api, warehouse]
 
 
 def deploy_all() -> str:
@@ -53,7 +53,7 @@ def run(df: pd.DataFrame, log=print) -> dict:
     counts = reconcile()
     stages = {"ingest": {"in": sent.sent, "stored": counts["stream"]["rows"], "rejected": sent.rejected,
                          "rows_per_s": round(sent.rows_per_s)}}
-    for name in ("raw_s3", "dynamodb"):
+    for name in ("raw_s3", "dynamodb", "warehouse"):
         stage = counts[name]
         stages[name] = {k: stage[k] for k in ("in", "stored", "rejected")}
         problems = {k: stage[k] for k in ("missing", "duplicated", "unexpected") if stage[k]}

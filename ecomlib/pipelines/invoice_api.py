@@ -28,6 +28,8 @@ def deploy() -> str:
     api_id = dp.ensure_rest_api(ingest.api_name())
     dp.add_lambda_route(api_id, "/invoices", "GET", FUNCTION)
     dp.add_lambda_route(api_id, "/customers/{CustomerID}", "GET", FUNCTION)
+    # Any other method on /customers/... reaches the function too, which answers 405.
+    dp.add_lambda_route(api_id, "/customers/{CustomerID}", "ANY", FUNCTION)
     return dp.deploy_stage(api_id, ingest.STAGE)
 
 
@@ -37,5 +39,6 @@ def teardown() -> None:
     if api_id:
         dp.remove_route(api_id, "/invoices", "GET")
         dp.remove_route(api_id, "/customers/{CustomerID}", "GET")
+        dp.remove_route(api_id, "/customers/{CustomerID}", "ANY")
         dp.deploy_stage(api_id, ingest.STAGE)
     dp.delete_function(FUNCTION)

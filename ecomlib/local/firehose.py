@@ -1,0 +1,275 @@
+"""Kinesis Data Firehose with a Kinesis stream as source and Redshift as destination.
+
+AWS: a delivery stream whose source is a Kinesis stream reads every shard by itself,
+starting with the records that arrive after it was created (it reads from LATEST: data
+already in the stream is not delivered), buffers the records until ``SizeInMBs`` or ``IntervalInSeconds`` is reached (the
+buffering hints), writes the buffer as one object to the intermediate S3 bucket under
+``<prefix>YYYY/MM/DD/HH/<name>-<version>-YYYY-MM-DD-HH-MM-SS-<id>``, writes a manifest
+naming that object, and runs ``COPY <table> (<columns>) FROM '<manifest>' ... MANIFEST
+<CopyOptions>`` on the cluster. A COPY that keeps failing is given up after the retry
+duration and its manifest is written under ``errors/`` for you to load later. Delivery
+is at least once: a retried delivery can load rows twice.
+
+moto 5.2: accepts such a delivery stream and reports it ACTIVE, but never reads the
+source stream, and drops data bound for Redshift.
+
+Here: a background thread does what Firehose does, with the same object names and the
+same COPY, run on the local warehouse (``ecomlib.local.warehouse``). ``drain()`` reads
+everything pending and delivers every buffer at once, ignoring the hints, so notebooks
+and tests are deterministic. Not emulated: compression other than GZIP, record format
+conversion, data transformation with Lambda, dynamic partitioning, S3 backup.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from ecomlib.local import lambda_runtime
+
+log = logging.getLogger("ecomlib.firehose")
+
+POLL_INTERVAL = 0.5
+MAX_COPY_ATTEMPTS = 3  # then the manifest goes to errors/ (AWS: retry for DurationInSeconds)
+
+
+@dataclass
+class _Buffer:
+    records: list[bytes] = field(default_factory=list)
+    size: int = 0
+    since: float = 0.0  # when the oldest buffered record was read
+    # where each shard's buffered records end: the checkpoint once they are delivered
+    ends: dict[str, int] = field(default_factory=dict)
+
+
+_checkpoints: dict[tuple[str, str], int] = {}  # (delivery stream key, shard id) -> last seq done
+_buffers: dict[str, _Buffer] = {}  # delivery stream key -> what is waiting
+_failures: dict[str, int] = {}  # manifest key -> COPY attempts that failed
+_pending_copies: dict[str, list[str]] = {}  # delivery stream key -> manifests still to COPY
+_work = threading.RLock()
+_stop = threading.Event()
+_stats = {"firehose_records": 0, "firehose_objects": 0, "copies": 0, "copy_errors": 0}
+
+
+# ---- lifecycle hooks ------------------------------------------------------------------
+
+
+def start(endpoint: str) -> None:  # noqa: ARG001
+    _stop.clear()
+    threading.Thread(target=_loop, name="firehose", daemon=True).start()
+
+
+def stop() -> None:
+    _stop.set()
+
+
+def after_reset() -> None:
+    with _work:
+        for store in (_checkpoints, _buffers, _failures, _pending_copies):
+            store.clear()
+        for key in _stats:
+            _stats[key] = 0
+
+
+def status() -> dict:
+    return {"firehose": dict(_stats)}
+
+
+def _loop() -> None:
+    while not _stop.wait(POLL_INTERVAL):
+        try:
+            with _work:
+                _round(flush=False)
+        except Exception:  # noqa: BLE001
+            log.exception("firehose: a delivery round failed")
+
+
+def drain(timeout: float = 300) -> dict:  # noqa: ARG001
+    """Read every pending record and deliver every buffer now; returns what was done."""
+    before = dict(_stats)
+    with _work:
+        _round(flush=True)
+    return {key: _stats[key] - before[key] for key in _stats}
+
+
+# ---- one round ------------------------------------------------------------------------
+
+
+def _delivery_streams() -> list:
+    from moto.firehose.models import firehose_backends
+
+    found = []
+    for region in list(firehose_backends[lambda_runtime.ACCOUNT_ID].keys()):
+        backend = firehose_backends[lambda_runtime.ACCOUNT_ID][region]
+        found += [d for d in list(backend.delivery_streams.values())
+                  if d.delivery_stream_type == "KinesisStreamAsSource" and d.source]
+    return found
+
+
+def _round(flush: bool) -> None:
+    from ecomlib.local.server import MOTO_LOCK
+
+    with MOTO_LOCK:
+        streams = _delivery_streams()
+    for delivery in streams:
+        _read_source(delivery)
+        buffer = _buffers.get(_key(delivery))
+        size_mb, interval = _hints(delivery)
+        due = buffer and buffer.records and (
+            flush or buffer.size >= size_mb * 1024 * 1024 or time.time() - buffer.since >= interval)
+        if due:
+            _deliver(delivery, buffer)
+        _copy_pending(delivery)
+
+
+def _key(delivery) -> str:
+    """A delivery stream's identity: a deleted and re-created one starts afresh."""
+    return f"{delivery.delivery_stream_arn}@{delivery.create_timestamp.isoformat()}"
+
+
+def _hints(delivery) -> tuple[float, float]:
+    hints = _s3_config(delivery).get("BufferingHints") or {}
+    return float(hints.get("SizeInMBs", 5)), float(hints.get("IntervalInSeconds", 300))
+
+
+def _destination(delivery) -> tuple[str, dict]:
+    destination = delivery.destinations[0]
+    for kind in ("Redshift", "ExtendedS3", "S3"):
+        if kind in destination:
+            return kind, destination[kind]
+    return "", {}
+
+
+def _s3_config(delivery) -> dict:
+    kind, config = _destination(delivery)
+    if kind == "Redshift":
+        return config.get("S3DestinationDescription") or config.get("S3Configuration") or {}
+    return config
+
+
+def _read_source(delivery) -> None:
+    """Append the source stream's new records to the delivery stream's buffer."""
+    from moto.kinesis.models import kinesis_backends
+
+    from ecomlib.local.server import MOTO_LOCK
+
+    arn = delivery.source["KinesisStreamARN"]
+    region, name = arn.split(":")[3], arn.split("/")[-1]
+    buffer = _buffers.setdefault(_key(delivery), _Buffer())
+    with MOTO_LOCK:
+        stream = kinesis_backends[lambda_runtime.ACCOUNT_ID][region].streams.get(name)
+        if stream is None:
+            return
+        for shard in list(stream.shards.values()):
+            key = (_key(delivery), shard.shard_id)
+            if key not in _checkpoints:  # a new delivery stream starts at its creation time
+                created = delivery.create_timestamp.replace(tzinfo=timezone.utc).timestamp()
+                _checkpoints[key] = shard.get_sequence_number_at(created)
+            start = buffer.ends.get(shard.shard_id, _checkpoints[key])
+            while True:
+                records, last, _ = shard.get_records(str(start), 10_000)
+                if not records:
+                    break
+                if not buffer.records:
+                    buffer.since = time.time()
+                for record in records:
+                    data = _decode(record.data)
+                    buffer.records.append(data)
+                    buffer.size += len(data)
+                start = int(last)
+                buffer.ends[shard.shard_id] = start
+
+
+def _decode(data) -> bytes:
+    import base64
+
+    return base64.b64decode(data) if isinstance(data, str) else bytes(data)
+
+
+def _deliver(delivery, buffer: _Buffer) -> None:
+    """Write the buffer as one S3 object (and a manifest for Redshift); move checkpoints."""
+    from moto.s3.models import s3_backends
+
+    from ecomlib.local.server import MOTO_LOCK
+
+    kind, config = _destination(delivery)
+    s3 = _s3_config(delivery)
+    bucket = s3["BucketARN"].split(":")[-1]
+    prefix = s3.get("Prefix", "")
+    now = datetime.now(timezone.utc)
+    name = f"{delivery.delivery_stream_name}-{delivery.version_id}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}"
+    key = f"{prefix}{now:%Y/%m/%d/%H}/{name}"
+    body = b"".join(buffer.records)
+    if s3.get("CompressionFormat") == "GZIP":
+        body, key = gzip.compress(body), key + ".gz"
+    with MOTO_LOCK:
+        backend = s3_backends[lambda_runtime.ACCOUNT_ID]["aws"]
+        backend.put_object(bucket, key, body)
+        if kind == "Redshift":
+            manifest_key = f"{prefix}manifests/{now:%Y/%m/%d/%H}/{name}"
+            manifest = {"entries": [{"url": f"s3://{bucket}/{key}", "mandatory": True}]}
+            backend.put_object(bucket, manifest_key, json.dumps(manifest).encode())
+            _pending_copies.setdefault(_key(delivery), []).append(manifest_key)
+    _stats["firehose_records"] += len(buffer.records)
+    _stats["firehose_objects"] += 1
+    for shard_id, end in buffer.ends.items():
+        _checkpoints[(_key(delivery), shard_id)] = end
+    _buffers[_key(delivery)] = _Buffer()
+
+
+def _copy_pending(delivery) -> None:
+    """Run the destination's COPY for each delivered manifest, as Firehose does."""
+    from ecomlib.local import warehouse
+
+    kind, config = _destination(delivery)
+    if kind != "Redshift":
+        return
+    pending = _pending_copies.get(_key(delivery), [])
+    s3 = _s3_config(delivery)
+    bucket = s3["BucketARN"].split(":")[-1]
+    cluster, database = _cluster_and_database(config["ClusterJDBCURL"])
+    copy = config["CopyCommand"]
+    columns = f" ({copy['DataTableColumns']})" if copy.get("DataTableColumns") else ""
+    while pending:
+        manifest_key = pending[0]
+        sql = (f"COPY {copy['DataTableName']}{columns} FROM 's3://{bucket}/{manifest_key}' "
+               f"CREDENTIALS 'aws_iam_role={config.get('RoleARN', '')}' MANIFEST {copy.get('CopyOptions', '')}")
+        try:
+            warehouse.execute(cluster, database, sql)
+        except Exception as error:  # noqa: BLE001  (as Firehose: retry, then report)
+            _failures[manifest_key] = _failures.get(manifest_key, 0) + 1
+            log.warning("firehose COPY of %s failed (%d): %s", manifest_key, _failures[manifest_key], error)
+            if _failures[manifest_key] < MAX_COPY_ATTEMPTS:
+                return
+            _stats["copy_errors"] += 1
+            _give_up(bucket, s3.get("Prefix", ""), manifest_key, str(error))
+        else:
+            _stats["copies"] += 1
+        pending.pop(0)
+
+
+def _give_up(bucket: str, prefix: str, manifest_key: str, error: str) -> None:
+    """Put the manifest under errors/ with the reason, as Firehose does for failed COPYs."""
+    from moto.s3.models import s3_backends
+
+    from ecomlib.local.server import MOTO_LOCK
+
+    target = f"{prefix}errors/{manifest_key[len(prefix):]}"
+    with MOTO_LOCK:
+        backend = s3_backends[lambda_runtime.ACCOUNT_ID]["aws"]
+        manifest = json.loads(backend.get_object(bucket, manifest_key).value)
+        manifest["error"] = error
+        backend.put_object(bucket, target, json.dumps(manifest).encode())
+
+
+def _cluster_and_database(jdbc_url: str) -> tuple[str, str]:
+    """jdbc:redshift://<cluster>.<id>.<region>.redshift.amazonaws.com:5439/<db> -> (cluster, db)."""
+    parts = urlsplit(jdbc_url.removeprefix("jdbc:"))
+    return (parts.hostname or "").split(".")[0], parts.path.strip("/") or "dev"

@@ -1,0 +1,210 @@
+"""Pipeline 5, the warehouse: Kinesis -> Firehose -> S3 -> Redshift COPY -> dashboards.
+
+Firehose reads the course's stream, buffers records into S3 objects, and loads each one
+into the ``firehose_transactions`` table with a COPY that maps JSON fields to columns
+through a *jsonpaths* file. The warehouse is queried with SQL through the Redshift Data
+API (``ecomlib.warehouse``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from ecomlib import aws, deploy as dp
+from ecomlib import warehouse as wh
+from ecomlib.config import resource_name
+from ecomlib.pipelines import ingest
+
+TABLE = "firehose_transactions"
+PREFIX = "firehose/"
+
+# Redshift types for the rows the ingest function puts on the stream. unit_price is
+# DECIMAL(10,3): money is exact, and the data has prices with up to 3 decimals.
+# row_id is the line's identity (for deduplication and reconciliation).
+TABLE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    invoice_no   VARCHAR(20)   NOT NULL,
+    stock_code   VARCHAR(20)   NOT NULL,
+    description  VARCHAR(256),
+    quantity     INTEGER       NOT NULL,
+    invoice_date TIMESTAMP     NOT NULL,
+    unit_price   DECIMAL(10,3) NOT NULL,
+    customer_id  VARCHAR(20),
+    country      VARCHAR(64)   NOT NULL,
+    row_id       VARCHAR(64)   NOT NULL
+)
+DISTSTYLE AUTO
+SORTKEY (invoice_date)
+""".strip()
+
+COLUMNS = ["invoice_no", "stock_code", "description", "quantity", "invoice_date",
+           "unit_price", "customer_id", "country", "row_id"]
+# Column i is loaded from JSON path i of each row the ingest function wrote.
+JSONPATHS = {"jsonpaths": [f"$['{field}']" for field in (
+    "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate",
+    "UnitPrice", "CustomerID", "Country", "RowId")]}
+
+
+def bucket_name() -> str:
+    """Firehose's intermediate bucket (S3 names are global: the account id keeps it unique)."""
+    return resource_name("firehose", aws.account_id())
+
+
+def delivery_stream_name() -> str:
+    return resource_name("to-warehouse")
+
+
+def jsonpaths_url() -> str:
+    return f"s3://{bucket_name()}/config/jsonpaths.json"
+
+
+def copy_options() -> str:
+    """What Firehose appends to its COPY: how to read the objects."""
+    return (f"JSON '{jsonpaths_url()}' TIMEFORMAT 'auto' "
+            "TRUNCATECOLUMNS BLANKSASNULL EMPTYASNULL")
+
+
+def ensure_cluster(node_type: str = "ra3.large") -> dict:
+    """Create the single-node cluster if needed and wait until it is available."""
+    redshift = aws.client("redshift")
+    try:
+        redshift.create_cluster(
+            ClusterIdentifier=wh.cluster_id(), ClusterType="single-node", NodeType=node_type,
+            DBName=wh.DATABASE, MasterUsername=wh.DB_USER,
+            MasterUserPassword=_password(), PubliclyAccessible=False, Encrypted=True,
+        )
+    except redshift.exceptions.ClusterAlreadyExistsFault:
+        pass
+    redshift.get_waiter("cluster_available").wait(
+        ClusterIdentifier=wh.cluster_id(), WaiterConfig={"Delay": 15, "MaxAttempts": 80})
+    return redshift.describe_clusters(ClusterIdentifier=wh.cluster_id())["Clusters"][0]
+
+
+def _password() -> str:
+    """A fresh random password: the course signs in through IAM (Data API), never with it."""
+    return "A1" + secrets.token_urlsafe(24)
+
+
+def firehose_policy(stream_arn: str, bucket_arn: str) -> dict:
+    """Firehose may read the one stream and write to (and COPY from) its one bucket."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadTheInvoiceStream", "Effect": "Allow",
+         "Action": ["kinesis:DescribeStream", "kinesis:GetShardIterator", "kinesis:GetRecords",
+                    "kinesis:ListShards"],
+         "Resource": stream_arn},
+        {"Sid": "StageObjectsInTheBucket", "Effect": "Allow",
+         "Action": ["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject",
+                    "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject"],
+         "Resource": [bucket_arn, f"{bucket_arn}/*"]},
+    ]}
+
+
+def ensure_firehose_role(stream_arn: str, bucket_arn: str) -> str:
+    """Firehose's own role (trusting firehose.amazonaws.com) with its inline policy."""
+    iam = aws.client("iam")
+    role = resource_name("firehose", "role")
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "firehose.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    try:
+        arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role, PolicyName="least-privilege",
+                        PolicyDocument=json.dumps(firehose_policy(stream_arn, bucket_arn)))
+    return arn
+
+
+def create_table() -> None:
+    """Create ``firehose_transactions`` (Redshift SQL, through the Data API)."""
+    wh.execute(TABLE_DDL)
+
+
+def upload_jsonpaths() -> str:
+    """Put the jsonpaths file where the COPY options point; returns its s3:// URL."""
+    aws.client("s3").put_object(Bucket=bucket_name(), Key="config/jsonpaths.json",
+                                Body=json.dumps(JSONPATHS, indent=2).encode(),
+                                ContentType="application/json")
+    return jsonpaths_url()
+
+
+def jdbc_url(cluster: dict) -> str:
+    endpoint = cluster["Endpoint"]
+    return f"jdbc:redshift://{endpoint['Address']}:{endpoint['Port']}/{wh.DATABASE}"
+
+
+def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict,
+                           buffer_mb: int = 5, buffer_seconds: int = 60) -> str:
+    """Create the Firehose delivery stream (source: the Kinesis stream; destination:
+    Redshift through the bucket) if needed; returns its name."""
+    firehose = aws.client("firehose")
+    name = delivery_stream_name()
+    try:
+        firehose.describe_delivery_stream(DeliveryStreamName=name)
+        return name
+    except firehose.exceptions.ResourceNotFoundException:
+        pass
+    firehose.create_delivery_stream(
+        DeliveryStreamName=name,
+        DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": stream_arn, "RoleARN": role_arn},
+        RedshiftDestinationConfiguration={
+            "RoleARN": role_arn,
+            "ClusterJDBCURL": jdbc_url(cluster),
+            "CopyCommand": {"DataTableName": TABLE, "DataTableColumns": ",".join(COLUMNS),
+                            "CopyOptions": copy_options()},
+            "Username": wh.DB_USER,
+            "Password": _password(),
+            "RetryOptions": {"DurationInSeconds": 600},
+            "S3Configuration": {
+                "RoleARN": role_arn,
+                "BucketARN": f"arn:aws:s3:::{bucket_name()}",
+                "Prefix": PREFIX,
+                "BufferingHints": {"SizeInMBs": buffer_mb, "IntervalInSeconds": buffer_seconds},
+                "CompressionFormat": "UNCOMPRESSED",
+            },
+        },
+    )
+    return name
+
+
+def deploy(buffer_mb: int = 5, buffer_seconds: int = 60) -> str:
+    """Cluster, table, bucket, jsonpaths, role and delivery stream; returns the stream's name."""
+    stream_arn = ingest.ensure_stream()
+    cluster = ensure_cluster()
+    create_table()
+    bucket_arn = dp.ensure_bucket(bucket_name())
+    upload_jsonpaths()
+    role = ensure_firehose_role(stream_arn, bucket_arn)
+    return ensure_delivery_stream(stream_arn, role, cluster, buffer_mb, buffer_seconds)
+
+
+def row_ids() -> dict[str, int]:
+    """How many times each row_id is in the table (1 when all is well)."""
+    frame = wh.sql(f"SELECT row_id, COUNT(*) AS n FROM {TABLE} GROUP BY row_id")
+    return dict(zip(frame["row_id"], frame["n"])) if len(frame) else {}
+
+
+def teardown(delete_cluster: bool = True) -> None:
+    """Delete the delivery stream, its role and bucket, and (by default) the cluster."""
+    firehose = aws.client("firehose")
+    try:
+        firehose.delete_delivery_stream(DeliveryStreamName=delivery_stream_name())
+    except firehose.exceptions.ResourceNotFoundException:
+        pass
+    iam = aws.client("iam")
+    role = resource_name("firehose", "role")
+    try:
+        iam.delete_role_policy(RoleName=role, PolicyName="least-privilege")
+        iam.delete_role(RoleName=role)
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    dp.empty_and_delete_bucket(bucket_name())
+    if delete_cluster:
+        redshift = aws.client("redshift")
+        try:
+            redshift.delete_cluster(ClusterIdentifier=wh.cluster_id(), SkipFinalClusterSnapshot=True)
+            redshift.get_waiter("cluster_deleted").wait(
+                ClusterIdentifier=wh.cluster_id(), WaiterConfig={"Delay": 15, "MaxAttempts": 80})
+        except redshift.exceptions.ClusterNotFoundFault:
+            pass
