@@ -49,6 +49,7 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
     from ecomlib import deploy as dp
     from ecomlib import pipelines
     from ecomlib.pipelines import dynamodb, ingest, invoice_api, raw_s3
+    from ecomlib.pipelines import warehouse
     from ecomlib.reconcile import reconcile
 
     t0 = time.perf_counter()
@@ -71,11 +72,16 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
     raw_s3.deploy(enabled=False)
     dynamodb.deploy(enabled=False)
     api = invoice_api.deploy()
+    warehouse.deploy()  # Firehose reads from LATEST: it must exist before the data is sent
     result["deploy_seconds"] = round(time.perf_counter() - start, 2)
 
-    _log(f"bench: sending {len(payload):,} rows in batches")
+    _log(f"bench: sending {len(payload):,} rows in batches (Firehose delivering meanwhile)")
+    send_started = time.perf_counter()
     batched = client.send(url, payload, progress=False)
     _log(f"bench: ingest {batched.rows_per_s:,.0f} rows/s")
+    pipelines.drain()  # the consumers are off but Firehose: this finishes its deliveries
+    result["warehouse_seconds"] = round(time.perf_counter() - send_started, 2)
+    _log(f"bench: stream -> Firehose -> warehouse done {result['warehouse_seconds']} s after the send began")
     result.update({
         "ingest_rows": batched.sent, "ingest_accepted": batched.accepted, "ingest_rejected": batched.rejected,
         "ingest_seconds": round(batched.seconds, 2),
@@ -96,7 +102,8 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
     result["reconciled"] = all(
         counts[stage]["stored"] == counts[stage]["in"] == batched.accepted
         and not (counts[stage]["missing"] or counts[stage]["duplicated"] or counts[stage]["unexpected"])
-        for stage in ("raw_s3", "dynamodb"))
+        for stage in ("raw_s3", "dynamodb", "warehouse"))
+    result.update(_copy_versus_duckdb(df, raw_s3.bucket_name(), warehouse))
     result["invoice_get_p95_ms"] = _invoice_get_p95(api, df)
     result["end_to_end_seconds"] = round(time.perf_counter() - t0, 2)
     result["peak_rss_mb"] = _peak_rss_mb()
@@ -120,3 +127,29 @@ def _invoice_get_p95(base_url: str, df, requests_count: int = 1_000) -> float:
         response.raise_for_status()
     latencies.sort()
     return round(latencies[int(0.95 * len(latencies)) - 1], 2)
+
+
+def _copy_versus_duckdb(df, bucket: str, warehouse) -> dict:
+    """COPY the raw zone (every row, JSON Lines) into a fresh table, and time DuckDB
+    reading and aggregating the same rows from a CSV file directly, for the ratio."""
+    import duckdb
+
+    from ecomlib import warehouse as wh
+
+    wh.execute(warehouse.TABLE_DDL.replace(warehouse.TABLE, "copy_bench", 1))
+    started = time.perf_counter()
+    wh.execute(f"COPY copy_bench FROM 's3://{bucket}/raw/' JSON '{warehouse.jsonpaths_url()}' "
+               "TIMEFORMAT 'auto'")
+    copy_seconds = time.perf_counter() - started
+    loaded = int(wh.sql("SELECT COUNT(*) AS n FROM copy_bench")["n"][0])
+    wh.execute("DROP TABLE copy_bench")
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = data.write_csv(df, Path(folder) / "data.csv")
+        started = time.perf_counter()
+        duckdb.sql(f"SELECT COUNT(*), SUM(Quantity * UnitPrice) FROM read_csv('{path}', "
+                   "encoding = 'latin-1')").fetchall()
+        direct_seconds = time.perf_counter() - started
+    return {"copy_rows": loaded, "copy_seconds": round(copy_seconds, 2),
+            "duckdb_direct_seconds": round(direct_seconds, 2),
+            "copy_vs_duckdb_direct": round(copy_seconds / direct_seconds, 1)}
