@@ -163,5 +163,7 @@ def test_demo_prints_one_json_line_with_exact_counts():
     assert len(lines) == 1
     result = json.loads(lines[0])
     assert result["dataset"]["rows"] == 1500 and result["dataset"]["source"] == "generated"
-    stage = result["stages"]["ingest"]
-    assert (stage["in"], stage["stored"], stage["rejected"]) == (1500, 1500, 0)
+    assert list(result["stages"]) == ["ingest", "raw_s3", "dynamodb", "warehouse"]
+    for stage in result["stages"].values():
+        assert (stage["in"], stage["stored"], stage["rejected"]) == (1500, 1500, 0)
+        assert "problems" not in stage
