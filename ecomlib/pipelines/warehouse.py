@@ -65,24 +65,29 @@ def copy_options() -> str:
             "TRUNCATECOLUMNS BLANKSASNULL EMPTYASNULL")
 
 
-def ensure_cluster(node_type: str = "ra3.large") -> dict:
-    """Create the single-node cluster if needed and wait until it is available."""
+def ensure_cluster(node_type: str = "ra3.large", password: str | None = None) -> dict:
+    """Create the single-node cluster if needed and wait until it is available.
+
+    ``password`` becomes the master user's password (also when the cluster exists), so
+    that Firehose, which signs in with it, and the cluster agree.
+    """
     redshift = aws.client("redshift")
+    password = password or new_password()
     try:
         redshift.create_cluster(
             ClusterIdentifier=wh.cluster_id(), ClusterType="single-node", NodeType=node_type,
             DBName=wh.DATABASE, MasterUsername=wh.DB_USER,
-            MasterUserPassword=_password(), PubliclyAccessible=False, Encrypted=True,
+            MasterUserPassword=password, PubliclyAccessible=False, Encrypted=True,
         )
     except redshift.exceptions.ClusterAlreadyExistsFault:
-        pass
+        redshift.modify_cluster(ClusterIdentifier=wh.cluster_id(), MasterUserPassword=password)
     redshift.get_waiter("cluster_available").wait(
         ClusterIdentifier=wh.cluster_id(), WaiterConfig={"Delay": 15, "MaxAttempts": 80})
     return redshift.describe_clusters(ClusterIdentifier=wh.cluster_id())["Clusters"][0]
 
 
-def _password() -> str:
-    """A fresh random password: the course signs in through IAM (Data API), never with it."""
+def new_password() -> str:
+    """A fresh random master password: Firehose signs in with it; people use IAM (Data API)."""
     return "A1" + secrets.token_urlsafe(24)
 
 
@@ -133,7 +138,7 @@ def jdbc_url(cluster: dict) -> str:
     return f"jdbc:redshift://{endpoint['Address']}:{endpoint['Port']}/{wh.DATABASE}"
 
 
-def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict,
+def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict, password: str,
                            buffer_mb: int = 5, buffer_seconds: int = 60) -> str:
     """Create the Firehose delivery stream (source: the Kinesis stream; destination:
     Redshift through the bucket) if needed; returns its name."""
@@ -154,7 +159,7 @@ def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict,
             "CopyCommand": {"DataTableName": TABLE, "DataTableColumns": ",".join(COLUMNS),
                             "CopyOptions": copy_options()},
             "Username": wh.DB_USER,
-            "Password": _password(),
+            "Password": password,
             "RetryOptions": {"DurationInSeconds": 600},
             "S3Configuration": {
                 "RoleARN": role_arn,
@@ -171,12 +176,13 @@ def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict,
 def deploy(buffer_mb: int = 5, buffer_seconds: int = 60) -> str:
     """Cluster, table, bucket, jsonpaths, role and delivery stream; returns the stream's name."""
     stream_arn = ingest.ensure_stream()
-    cluster = ensure_cluster()
+    password = new_password()  # for Firehose's sign-in; people use IAM through the Data API
+    cluster = ensure_cluster(password=password)
     create_table()
     bucket_arn = dp.ensure_bucket(bucket_name())
     upload_jsonpaths()
     role = ensure_firehose_role(stream_arn, bucket_arn)
-    return ensure_delivery_stream(stream_arn, role, cluster, buffer_mb, buffer_seconds)
+    return ensure_delivery_stream(stream_arn, role, cluster, password, buffer_mb, buffer_seconds)
 
 
 def row_ids() -> dict[str, int]:
