@@ -153,9 +153,9 @@ def json_lines(records: list[dict]) -> str:
 
 def course_records(n: int, start: int = 0) -> list[dict]:
     """Records shaped as the course sends them (UnitPrice a JSON number, InvoiceDate ISO)."""
-    return [{"InvoiceNo": f"5{start + i:05d}", "StockCode": "85123A", "Description": "WHITE HANGING HEART",
+    return [{"InvoiceNo": f"5{start + i:05d}", "StockCode": "52001A", "Description": "PAPER LANTERN RED",
              "Quantity": 6 + i, "InvoiceDate": "2011-03-01T10:00:00", "UnitPrice": 2.55,
-             "CustomerID": None if i % 2 else "17850", "Country": "United Kingdom", "RowId": str(start + i)}
+             "CustomerID": None if i % 2 else "19001", "Country": "United Kingdom", "RowId": str(start + i)}
             for i in range(n)]
 
 
@@ -169,13 +169,13 @@ def jsonpaths_file(bucket: str) -> str:
 def test_select_returns_typed_records_and_redshift_column_metadata(table):
     cluster = table
     inserted = sql(cluster, """INSERT INTO firehose_transactions VALUES
-        ('536365', '85123A', 'WHITE HANGING HEART', 6, '2010-12-01 08:26:00', 2.55, NULL, 'United Kingdom', '0'),
+        ('700001', '52001A', 'PAPER LANTERN RED', 6, '2010-12-01 08:26:00', 2.55, NULL, 'United Kingdom', '0'),
         ('C536379', 'D', 'Discount', -1, '2010-12-01 09:41:00', 27.5, '14527', 'United Kingdom', '1')""")
     assert inserted["described"]["ResultRows"] == 2 and not inserted["described"]["HasResultSet"]
 
     out = sql(cluster, "SELECT * FROM firehose_transactions ORDER BY row_id")
     assert out["records"][0] == [
-        {"stringValue": "536365"}, {"stringValue": "85123A"}, {"stringValue": "WHITE HANGING HEART"},
+        {"stringValue": "700001"}, {"stringValue": "52001A"}, {"stringValue": "PAPER LANTERN RED"},
         {"longValue": 6}, {"stringValue": "2010-12-01 08:26:00"}, {"stringValue": "2.550"}, {"isNull": True},
         {"stringValue": "United Kingdom"}, {"stringValue": "0"}]
     assert rows(out)[1][3:6] == [-1, "2010-12-01 09:41:00", "27.500"]
@@ -215,7 +215,7 @@ def test_redshift_sql_is_translated(cluster):
             unit_price DECIMAL(10,3), customer_id VARCHAR(20) DISTKEY, row_id VARCHAR(64) PRIMARY KEY)
         DISTSTYLE KEY COMPOUND SORTKEY (invoice_date, invoice_no)""")
     values = ", ".join(f"('{500 + i}', {i + 1}, '2011-0{1 + i % 3}-0{1 + i % 5} {10 + i % 4}:30:00', 1.25, "
-                       f"{'NULL' if i % 2 else repr(str(17850 + i))}, '{i}')" for i in range(8))
+                       f"{'NULL' if i % 2 else repr(str(19001 + i))}, '{i}')" for i in range(8))
     sql(cluster, f"INSERT INTO sales VALUES {values}")
     # Keys are informational on Redshift: a duplicate primary key loads.
     sql(cluster, "INSERT INTO sales VALUES ('599', 1, '2011-01-01 10:00:00', 1, NULL, '0')")
@@ -349,8 +349,8 @@ def test_copy_json_with_jsonpaths_loads_exact_values(table, bucket):
 
     loaded = sql(cluster, "SELECT * FROM firehose_transactions WHERE row_id IN ('0', '1') ORDER BY row_id")
     assert rows(loaded) == [
-        ["500000", "85123A", "WHITE HANGING HEART", 6, "2011-03-01 10:00:00", "2.550", "17850", "United Kingdom", "0"],
-        ["500001", "85123A", "WHITE HANGING HEART", 7, "2011-03-01 10:00:00", "2.550", None, "United Kingdom", "1"]]
+        ["500000", "52001A", "PAPER LANTERN RED", 6, "2011-03-01 10:00:00", "2.550", "19001", "United Kingdom", "0"],
+        ["500001", "52001A", "PAPER LANTERN RED", 7, "2011-03-01 10:00:00", "2.550", None, "United Kingdom", "1"]]
     total = scalar(cluster, "SELECT SUM(quantity * unit_price) FROM firehose_transactions "
                             "WHERE row_id IN ('0', '1', '2', '3', '4')")
     assert Decimal(total) == Decimal("2.55") * sum(6 + i for i in range(5))
@@ -376,8 +376,8 @@ def test_copy_gzip_manifest_csv_and_json_auto(table, bucket):
     assert scalar(cluster, "SELECT COUNT(*) FROM firehose_transactions WHERE row_id IN ('0', '1', '4', '5')") == 8
 
     csv_text = ("InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country,RowId\n"
-                '536365,85123A,"WHITE HANGING HEART, T-LIGHT",6,2010-12-01 08:26:00,2.55,17850,United Kingdom,c0\n'
-                "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,,United Kingdom,c1\n")
+                '700001,52001A,"PAPER LANTERN, RED",6,2010-12-01 08:26:00,2.55,19001,United Kingdom,c0\n'
+                "700002,52002,TIN MUG BLUE,6,2010-12-01 08:28:00,1.85,,United Kingdom,c1\n")
     put(bucket, "csv/part-0.csv", csv_text)
     put(bucket, "csv/part-1.csv", csv_text.replace(",c0", ",c2").replace(",c1", ",c3"))
     out = sql(cluster, f"COPY firehose_transactions FROM 's3://{bucket}/csv/' IAM_ROLE '{ROLE}' "
@@ -385,8 +385,8 @@ def test_copy_gzip_manifest_csv_and_json_auto(table, bucket):
     assert out["described"]["ResultRows"] == 4  # the header of each file is skipped
     csv_rows = rows(sql(cluster, "SELECT description, unit_price, customer_id, invoice_date "
                                  "FROM firehose_transactions WHERE row_id IN ('c0', 'c1') ORDER BY row_id"))
-    assert csv_rows == [["WHITE HANGING HEART, T-LIGHT", "2.550", "17850", "2010-12-01 08:26:00"],
-                        ["HAND WARMER", "1.850", None, "2010-12-01 08:28:00"]]
+    assert csv_rows == [["PAPER LANTERN, RED", "2.550", "19001", "2010-12-01 08:26:00"],
+                        ["TIN MUG BLUE", "1.850", None, "2010-12-01 08:28:00"]]
 
     # JSON 'auto' matches keys to the (lower case) column names; 'auto ignorecase' ignores case.
     put(bucket, "auto/a.json", json_lines([{"invoice_no": "A1", "quantity": 3, "unit_price": "1.5", "row_id": "a1",
