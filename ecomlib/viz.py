@@ -365,3 +365,257 @@ def plot_quality(report: dict) -> Figure:
     ax.set_title(f"Data-quality findings, as % of {report['rows']:,} rows")
     ax.set_xlabel("% of rows")
     return fig
+
+
+# --------------------------------------------------------------------------------------
+# Dashboards: charts of warehouse query results (notebook 07)
+# --------------------------------------------------------------------------------------
+# These take the DataFrames that ecomlib.warehouse.sql() returns: lower-case column
+# names, money as Decimal, timestamps as datetime64. Each panel is drawn by a private
+# _draw_* function on a given Axes, so a chart on its own and the 2x2 dashboard share it.
+
+# Redshift's EXTRACT(dow FROM ...) numbers Sunday 0 ... Saturday 6; the charts show
+# Monday first, so row i of a weekday chart is dow REDSHIFT_DOW[i].
+REDSHIFT_DOW = [1, 2, 3, 4, 5, 6, 0]
+OFFICE_HOURS = range(7, 21)  # the hours a weekday x hour chart always shows (07:00-20:59)
+
+# RFM segments, in the order the charts show them, with a colour and a meaning.
+RFM_SEGMENTS: dict[str, tuple[str, str]] = {
+    "loyal": ("#2ca02c", "bought recently and often (R 3-4, F 3-4)"),
+    "promising": ("#1f77b4", "bought recently, not often yet (R 3-4, F 1-2)"),
+    "at risk": ("#ff7f0e", "bought often, but not lately (R 1-2, F 3-4)"),
+    "hibernating": ("#7f7f7f", "neither recently nor often (R 1-2, F 1-2)"),
+}
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    """Decimal (or int) values as floats for drawing; NULL becomes 0."""
+    return column.astype(float).fillna(0.0).to_numpy()
+
+
+def _empty(ax: Axes, title: str) -> None:
+    """A panel that says there is nothing to show."""
+    ax.text(0.5, 0.5, "no sales in this selection", ha="center", va="center",
+            transform=ax.transAxes, color="#777777")
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _draw_revenue_over_time(ax: Axes, frame: pd.DataFrame, freq: str) -> None:
+    """Revenue per day (a line, at 0 on the days without sales) or per month (bars)."""
+    import matplotlib.dates as mdates
+
+    title = f"Revenue per {freq} (sales)"
+    if frame.empty:
+        _empty(ax, title)
+        return
+    periods, revenue = pd.to_datetime(frame["period"]), _floats(frame["revenue"])
+    if freq == "month":
+        ax.bar([p.strftime("%b\n%Y") for p in periods], revenue, color=BAR)
+        ax.tick_params(axis="x", labelsize=8)
+    else:
+        days = pd.Series(revenue, index=periods.dt.normalize()).groupby(level=0).sum()
+        days = days.asfreq("D", fill_value=0.0)  # a day without sales is a day of 0, not a gap
+        ax.plot(days.index, days.to_numpy(), color=BAR, linewidth=1.1)
+        locator = mdates.AutoDateLocator(maxticks=10)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        pad = max(pd.Timedelta(days=1), (pd.Timedelta(days=7) - (periods.max() - periods.min())) / 2)
+        ax.set_xlim(periods.min() - pad, periods.max() + pad)  # at least a week wide
+        ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.set_xlabel(freq)
+    ax.set_ylabel("revenue (GBP)")
+
+
+def _check_freq(freq: str) -> None:
+    if freq not in ("day", "month"):
+        raise ValueError(f'freq must be "day" or "month", not {freq!r}')
+
+
+def plot_revenue_over_time(frame: pd.DataFrame, freq: str = "day") -> Figure:
+    """Revenue per ``freq`` from columns period, revenue: "day" draws a line (days missing
+    from the frame, without sales, at 0), "month" draws bars."""
+    _check_freq(freq)
+    fig, ax = _new()
+    _draw_revenue_over_time(ax, frame, freq)
+    return fig
+
+
+def _weekday_hour_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Revenue as a table: rows Monday..Sunday, one column per hour of OFFICE_HOURS (more
+    if the data has sales outside them), so that charts of different selections line up."""
+    hours = frame["hour"].astype(int)
+    table = pd.DataFrame({"dow": frame["dow"].astype(int), "hour": hours,
+                          "revenue": _floats(frame["revenue"])})
+    table = table.pivot_table(index="dow", columns="hour", values="revenue", aggfunc="sum")
+    columns = range(min(hours.min(), OFFICE_HOURS.start), max(hours.max() + 1, OFFICE_HOURS.stop))
+    return table.reindex(index=REDSHIFT_DOW, columns=columns, fill_value=0.0).fillna(0.0)
+
+
+def _draw_revenue_heatmap(ax: Axes, frame: pd.DataFrame) -> None:
+    """Revenue by weekday (rows) and hour (columns), with a colour bar."""
+    title = "Revenue by weekday and hour (sales)"
+    if frame.empty:
+        _empty(ax, title)
+        return
+    table = _weekday_hour_table(frame)
+    image = ax.imshow(table.to_numpy(), aspect="auto", cmap="Blues")
+    ax.set_xticks(range(len(table.columns)), [f"{h:02d}" for h in table.columns], fontsize=8)
+    ax.set_yticks(range(7), WEEKDAYS)
+    ax.set_title(title)
+    ax.set_xlabel("hour of the day")
+    ax.figure.colorbar(image, ax=ax, label="revenue (GBP)")
+
+
+def plot_revenue_heatmap(frame: pd.DataFrame) -> Figure:
+    """Heatmap of revenue from columns dow (Redshift: 0 = Sunday), hour, revenue."""
+    fig, ax = _new((10, 4))
+    _draw_revenue_heatmap(ax, frame)
+    return fig
+
+
+def plot_weekday_revenue(frame: pd.DataFrame) -> Figure:
+    """Bars: revenue per weekday, Monday first, from columns dow (0 = Sunday) and revenue."""
+    revenue = pd.Series(_floats(frame["revenue"]), index=frame["dow"].astype(int))
+    revenue = revenue.groupby(level=0).sum().reindex(REDSHIFT_DOW, fill_value=0.0)
+    fig, ax = _new((9, 4))
+    ax.bar(WEEKDAYS, revenue.to_numpy(), color=BAR)
+    ax.set_title("Revenue per weekday (sales)")
+    ax.set_xlabel("weekday")
+    ax.set_ylabel("revenue (GBP)")
+    return fig
+
+
+def _draw_ranking(ax: Axes, labels: list[str], values: np.ndarray, title: str,
+                  xlabel: str, texts: list[str] | None = None,
+                  colours: list[str] | None = None) -> None:
+    """Horizontal bars in the given order, the first on top, with a text at each bar's end."""
+    if not labels:
+        _empty(ax, title)
+        return
+    positions = np.arange(len(labels))[::-1]
+    bars = ax.barh(positions, values, color=colours or BAR)
+    ax.set_yticks(positions, labels, fontsize=8)
+    ax.bar_label(bars, texts or [f"{v:,.0f}" for v in values], padding=3, fontsize=8)
+    ax.set_xlim(0, max(values.max(), 0) * 1.18 or 1)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+
+
+def _product_labels(frame: pd.DataFrame) -> list[str]:
+    """One label per row of a product frame: the stock code and the (shortened) description."""
+    return [f"{code}  {text[:28] if isinstance(text, str) else ''}"
+            for code, text in zip(frame["stock_code"], frame["description"])]
+
+
+def plot_ranking(frame: pd.DataFrame, label: str, value: str, title: str = "",
+                 xlabel: str = "") -> Figure:
+    """Horizontal bars of ``frame[value]`` named by ``frame[label]``, in the frame's order
+    (the first row on top). ``label="product"`` names products by stock_code and description."""
+    labels = _product_labels(frame) if label == "product" else frame[label].astype(str).tolist()
+    fig, ax = _new((10, 0.42 * max(len(frame), 1) + 1.5))
+    _draw_ranking(ax, labels, _floats(frame[value]), title or f"{value} by {label}",
+                  xlabel or value)
+    return fig
+
+
+def plot_country_revenue(frame: pd.DataFrame, home: str = "United Kingdom", n: int = 10) -> Figure:
+    """Two panels from columns country, revenue: the home country's share of all revenue,
+    and the n other countries with the most revenue (each with its share of all revenue)."""
+    revenue = pd.Series(_floats(frame["revenue"]), index=frame["country"]).sort_values(
+        ascending=False, kind="stable")
+    total = revenue.sum() or 1.0
+    others = revenue.drop(home, errors="ignore")
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1, 2])
+    split = np.array([revenue.get(home, 0.0), others.sum()])
+    _draw_ranking(left, [home, "all other countries"], split, f"{home} vs the rest",
+                  "revenue (GBP)", [f"{100 * v / total:.1f} %" for v in split])
+    top = others.head(n)
+    _draw_ranking(right, top.index.tolist(), top.to_numpy(), f"Top {len(top)} countries besides {home}",
+                  "revenue (GBP)", [f"{100 * v / total:.1f} %" for v in top.to_numpy()])
+    return fig
+
+
+def plot_rfm_segments(frame: pd.DataFrame) -> Figure:
+    """Two panels from an RFM frame (columns recency, frequency, monetary, segment): customers
+    per segment (with the segment's share of revenue), and recency against money spent."""
+    order = [s for s in RFM_SEGMENTS if s in set(frame["segment"])]
+    order += sorted(set(frame["segment"]) - set(order))
+    money = pd.Series(_floats(frame["monetary"]), index=frame.index)
+    sizes = frame["segment"].value_counts().reindex(order)
+    shares = money.groupby(frame["segment"]).sum().reindex(order) / (money.sum() or 1.0)
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    colours = [RFM_SEGMENTS.get(segment, (GREY, ""))[0] for segment in order]
+    _draw_ranking(left, order, sizes.to_numpy(dtype=float), "Customers per RFM segment",
+                  "customers", [f"{n}  ({100 * s:.0f} % of revenue)" for n, s in zip(sizes, shares)],
+                  colours)
+    for segment in order:
+        rows = frame["segment"] == segment
+        size = 14 + 6 * frame.loc[rows, "frequency"].astype(float).clip(upper=20)
+        right.scatter(frame.loc[rows, "recency"].astype(float), money[rows].clip(lower=0.01),
+                      s=size, color=RFM_SEGMENTS.get(segment, (GREY, ""))[0], alpha=0.7,
+                      label=segment, edgecolor="white", linewidth=0.5)
+    right.set_yscale("log")
+    right.set_title("Each customer: recency and money spent")
+    right.set_xlabel("recency (days since the last purchase)")
+    right.set_ylabel("monetary (GBP, log scale)")
+    right.legend(title="segment (dot size: frequency)", fontsize=8)
+    return fig
+
+
+def _draw_kpis(ax: Axes, kpis: pd.DataFrame) -> None:
+    """KPI tiles: revenue, invoices, customers and the average invoice."""
+    row = kpis.iloc[0] if len(kpis) else pd.Series(dtype=object)
+    revenue = float(row.get("revenue") or 0)
+    invoices, customers = int(row.get("invoices") or 0), int(row.get("customers") or 0)
+    tiles = [(f"£{revenue:,.2f}", "revenue"), (f"{invoices:,}", "invoices"),
+             (f"{customers:,}", "customers"),
+             (f"£{revenue / invoices:,.2f}" if invoices else "–", "average invoice")]
+    ax.axis("off")
+    for i, (number, name) in enumerate(tiles):
+        x, y = 0.25 + 0.5 * (i % 2), 0.72 - 0.5 * (i // 2)
+        ax.add_patch(FancyBboxPatch((x - 0.22, y - 0.2), 0.44, 0.36, transform=ax.transAxes,
+                                    boxstyle="round,pad=0.01", facecolor="#f4f6f9",
+                                    edgecolor="#c9d3e0"))
+        ax.text(x, y + 0.03, number, ha="center", va="center", fontsize=16,
+                fontweight="bold", color=INK, transform=ax.transAxes)
+        ax.text(x, y - 0.11, name, ha="center", va="center", fontsize=10, color="#44546a",
+                transform=ax.transAxes)
+    ax.set_title("Key figures (sales)")
+
+
+def dashboard(kpis: pd.DataFrame, over_time: pd.DataFrame, heatmap: pd.DataFrame,
+              products: pd.DataFrame, title: str = "Sales dashboard", freq: str = "day") -> Figure:
+    """Four panels in a 2x2 grid: KPI tiles (columns revenue, invoices, customers), revenue
+    over time (period, revenue), the top products (stock_code, description, revenue) and
+    the weekday x hour heatmap (dow, hour, revenue). Empty frames give panels that say so."""
+    _check_freq(freq)
+    fig = Figure(figsize=(14, 8.5), layout="constrained")
+    (top_left, top_right), (bottom_left, bottom_right) = fig.subplots(2, 2)
+    _draw_kpis(top_left, kpis)
+    _draw_revenue_over_time(top_right, over_time, freq)
+    ranking = f"Top {len(products)} products by revenue" if len(products) else "Top products"
+    _draw_ranking(bottom_left, _product_labels(products), _floats(products["revenue"]), ranking,
+                  "revenue (GBP)")
+    _draw_revenue_heatmap(bottom_right, heatmap)
+    fig.suptitle(title, fontsize=14, x=0.01, ha="left")
+    return fig
+
+
+def figure_html(fig: Figure, title: str) -> str:
+    """A self-contained HTML page showing the figure as a PNG embedded in base64."""
+    import base64
+    import html
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    image = base64.b64encode(buffer.getvalue()).decode("ascii")
+    name = html.escape(title)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8"><title>{name}</title>'
+            f'</head>\n<body>\n<h1>{name}</h1>\n<img alt="{name}" '
+            f'src="data:image/png;base64,{image}">\n</body>\n</html>\n')
