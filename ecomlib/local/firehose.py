@@ -22,6 +22,7 @@ conversion, data transformation with Lambda, dynamic partitioning, S3 backup.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import logging
@@ -188,8 +189,6 @@ def _read_source(delivery) -> None:
 
 
 def _decode(data) -> bytes:
-    import base64
-
     return base64.b64decode(data) if isinstance(data, str) else bytes(data)
 
 
@@ -199,7 +198,7 @@ def _deliver(delivery, buffer: _Buffer) -> None:
 
     from ecomlib.local.server import MOTO_LOCK
 
-    kind, config = _destination(delivery)
+    kind, _ = _destination(delivery)
     s3 = _s3_config(delivery)
     bucket = s3["BucketARN"].split(":")[-1]
     prefix = s3.get("Prefix", "")
