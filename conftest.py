@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent
 REAL_DATASET = REPO.parent / "shared" / "data" / "online_retail" / "online_retail_data.csv.xz"
+
+# The handlers import the ``shared`` package from lambda_src/, as they do at the root of
+# their deployment package.
+sys.path.insert(0, str(REPO / "lambda_src"))
 
 _home = tempfile.mkdtemp(prefix="ecomlib-test-")
 os.environ["ECOM_HOME"] = _home

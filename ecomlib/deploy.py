@@ -1,6 +1,7 @@
 """Deploy the course's Lambda functions and APIs with the ordinary AWS APIs.
 
-- :func:`package` zips ``lambda_src/<function>/`` (the handler and nothing else).
+- :func:`package` zips ``lambda_src/<function>/`` with ``lambda_src/shared/`` (the code
+  the functions share, as a Lambda layer would add it).
 - :func:`ensure_role` gives each function its own IAM role with a least-privilege
   inline policy: only the actions it calls, on only the resources it touches.
 - :func:`deploy_function` creates or updates the function (code and configuration).
@@ -25,6 +26,7 @@ from ecomlib.config import resource_name, settings
 
 LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
 RUNTIME = "python3.11"
+SHARED = "shared"  # lambda_src/shared/: code every function's package includes
 PACKAGE_EXCLUDE = {"events", "tests", "__pycache__", "README.md"}
 
 LAMBDA_TRUST_POLICY = {
@@ -45,16 +47,19 @@ def function_name(function: str) -> str:
 def package(function: str) -> bytes:
     """The deployment package of ``lambda_src/<function>/`` as zip bytes.
 
-    Deterministic (fixed timestamps, sorted names): the same code gives the same
-    CodeSha256, so redeploying unchanged code changes nothing.
+    The function's folder is the root of the zip, and ``lambda_src/shared/`` is added as
+    the ``shared`` package its handler imports. Deterministic (fixed timestamps, sorted
+    names): the same code gives the same CodeSha256, so redeploying unchanged code
+    changes nothing.
     """
     source = LAMBDA_SRC / function
     if not (source / "handler.py").exists():
         raise FileNotFoundError(f"no handler.py in {source}")
+    files = {path.relative_to(source): path for path in source.rglob("*")}
+    files.update({path.relative_to(LAMBDA_SRC): path for path in (LAMBDA_SRC / SHARED).rglob("*")})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(source.rglob("*")):
-            relative = path.relative_to(source)
+        for relative, path in sorted(files.items()):
             if path.is_dir() or PACKAGE_EXCLUDE & set(relative.parts) or path.suffix == ".pyc":
                 continue
             info = zipfile.ZipInfo(str(relative), date_time=(2020, 1, 1, 0, 0, 0))

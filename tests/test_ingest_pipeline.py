@@ -133,8 +133,10 @@ def test_role_is_least_privilege(url):
 
 
 def test_handlers_use_only_what_the_lambda_runtime_has():
-    allowed = set(sys.stdlib_module_names) | {"boto3", "botocore"}
-    for handler in (REPO / "lambda_src").glob("*/handler.py"):
+    allowed = set(sys.stdlib_module_names) | {"boto3", "botocore", "shared"}
+    sources = [*(REPO / "lambda_src").glob("*/handler.py"), *(REPO / "lambda_src" / "shared").glob("*.py")]
+    assert len(sources) >= 6
+    for handler in sources:
         tree = ast.parse(handler.read_text())
         for node in ast.walk(tree):
             names = []
@@ -146,13 +148,14 @@ def test_handlers_use_only_what_the_lambda_runtime_has():
                 assert name.split(".")[0] in allowed, f"{handler}: imports {name}"
 
 
-def test_package_is_deterministic_and_holds_only_the_handler():
+def test_package_is_deterministic_and_holds_the_handler_and_the_shared_code():
     import io
     import zipfile
 
     first, second = deploy.package("ingest_api"), deploy.package("ingest_api")
     assert first == second
-    assert zipfile.ZipFile(io.BytesIO(first)).namelist() == ["handler.py"]
+    shared = sorted(f"shared/{p.name}" for p in (REPO / "lambda_src" / "shared").glob("*.py"))
+    assert zipfile.ZipFile(io.BytesIO(first)).namelist() == ["handler.py", *shared]
 
 
 def test_demo_prints_one_json_line_with_exact_counts():

@@ -43,6 +43,7 @@ def _load_handler():
 
 
 H = _load_handler()
+IM = sys.modules["shared.invoice_items"]  # the data model the handler shares with batch_loader
 
 
 # ---------------------------------------------------------------------------
@@ -95,7 +96,7 @@ class RaisingDynamoDB:
 def _env(monkeypatch):
     monkeypatch.setenv("INVOICES_TABLE", INVOICES)
     monkeypatch.setenv("CUSTOMERS_TABLE", CUSTOMERS)
-    monkeypatch.setattr(H, "_sleep", lambda seconds: None)
+    monkeypatch.setattr(IM, "_sleep", lambda seconds: None)
     monkeypatch.setattr(H, "_dynamodb", None)
 
 
@@ -201,7 +202,7 @@ def test_sample_items_follow_the_data_model():
     (12, "0.001", "0.012"), (5, "-11062.06", "-55310.30"), (0, "2.5", "0.0"),
 ])
 def test_line_total_is_exact(quantity, price, total):
-    assert str(H.line_total(quantity, Decimal(price))) == total
+    assert str(IM.line_total(quantity, Decimal(price))) == total
 
 
 def test_amount_is_the_exact_sum():
@@ -262,8 +263,8 @@ def test_customer_items_carry_line_totals_and_amount():
 
 
 def test_chunks():
-    assert list(H.chunks(list(range(60)), 25)) == [list(range(25)), list(range(25, 50)), list(range(50, 60))]
-    assert list(H.chunks([], 25)) == []
+    assert list(IM.chunks(list(range(60)), 25)) == [list(range(25)), list(range(25, 50)), list(range(50, 60))]
+    assert list(IM.chunks([], 25)) == []
 
 
 def test_big_invoice_is_split_into_parts_under_350_kb():
@@ -273,7 +274,7 @@ def test_big_invoice_is_split_into_parts_under_350_kb():
     assert len(items) > 1
     for item in items:
         assert len(json.dumps(item).encode()) < 350_000
-        assert item["Part"]["S"] == H.part_key([{"RowId": r} for r in json.loads(item["Lines"]["S"])])  # its own lines
+        assert item["Part"]["S"] == IM.part_key([{"RowId": r} for r in json.loads(item["Lines"]["S"])])  # its own lines
     assert [r for i in items for r in json.loads(i["Lines"]["S"])] == [r["RowId"] for r in rows]  # every line, once
     assert sum(Decimal(i["Amount"]["N"]) for i in items) == Decimal("2.50") * 1500
     assert H.invoice_items(rows) == items  # deterministic
@@ -351,7 +352,7 @@ def test_unprocessed_items_are_retried_with_backoff(monkeypatch):
     fake = use(monkeypatch, FakeDynamoDB(
         lambda call, table, item: call == 1 and item["InvoiceNo"]["S"] == "C700002"))
     sleeps = []
-    monkeypatch.setattr(H, "_sleep", sleeps.append)
+    monkeypatch.setattr(IM, "_sleep", sleeps.append)
     assert H.lambda_handler(sample(), None) == failures()
     assert sleeps == [0.05]
     # calls: invoices (3 items), invoices again (the unprocessed one), customers (2 items)
@@ -366,7 +367,7 @@ def test_items_still_unprocessed_report_their_records(monkeypatch):
     fake = use(monkeypatch, FakeDynamoDB(lambda call, table, item: table == CUSTOMERS
                                          and item["CustomerID"]["S"] == "19002"))
     sleeps = []
-    monkeypatch.setattr(H, "_sleep", sleeps.append)
+    monkeypatch.setattr(IM, "_sleep", sleeps.append)
     assert H.lambda_handler(sample(), None) == failures(seqs[1])
     assert sleeps == [0.05, 0.1, 0.2, 0.4, 0.8]  # 6 attempts in all
     assert len(fake.calls) == 1 + 6
@@ -440,7 +441,11 @@ def test_handler_imports_only_stdlib_and_boto3():
                for alias in node.names}
     modules |= {node.module.split(".")[0] for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) and node.module}
-    assert modules - set(sys.stdlib_module_names) == {"boto3", "botocore"}
+    assert modules - set(sys.stdlib_module_names) == {"boto3", "botocore", "shared"}
+    shared = ast.parse(Path(IM.__file__).read_text())
+    modules = {node.module.split(".")[0] for node in ast.walk(shared) if isinstance(node, ast.ImportFrom) and node.module}
+    modules |= {alias.name.split(".")[0] for node in ast.walk(shared) if isinstance(node, ast.Import) for alias in node.names}
+    assert modules - set(sys.stdlib_module_names) == {"botocore"}
 
 
 def test_dynamodb_client_is_created_once_without_endpoint(monkeypatch):

@@ -2,37 +2,9 @@
 
 Each invocation receives a batch of Kinesis records written by ``ingest_api``: a
 record's data is JSON Lines, the rows of one invoice.  The rows become items of two
-tables, written with BatchWriteItem.  The data model:
-
-Invoices table, key ``InvoiceNo`` (S) + ``Part`` (S): one item per *part*, the lines of
-  one invoice in one record (usually the whole invoice); ``Part`` is the RowId of the
-  part's first line and a short hash of all its RowIds ("12#a1b2c3d4"), so the same
-  lines always make the same key, and different lines never overwrite each other (a
-  client that re-sends only some of an invoice's rows adds a part; it does not shrink
-  one).  Attributes: InvoiceNo, Part, InvoiceDate (the part's earliest),
-  CustomerID (absent for guests), Country, IsCancellation (BOOL: InvoiceNo starts with
-  "C"), LineCount (N), Amount (N = the exact sum of the line totals), and Lines: one
-  string holding a JSON object RowId -> {"StockCode", "Description" (null when none),
-  "Quantity", "UnitPrice", "LineTotal"}, money as decimal text ("2.55", "15.30").
-
-  Why one JSON string and not a nested DynamoDB map: nothing ever filters on a line's
-  fields, we only read whole invoices; a string costs the same storage, is far lighter
-  to send and to parse (a map of maps carries a type tag on every value), and keeps
-  each item one small, flat record.
-
-  Why Lines is keyed by RowId, not by StockCode: the real data has 10,684 lines
-  repeating an (InvoiceNo, StockCode) pair and 5,268 exact duplicate rows; a map keyed
-  by StockCode silently keeps only one of them.  RowId keeps every line, and a replayed
-  record writes the same key with the same value.  Readers (the GET API) merge an
-  invoice's parts and count each RowId once.  A part bigger than ~350 KB (DynamoDB's
-  item limit is 400 KB) is split into several parts, each named after its own lines.
-
-Customers table, key ``CustomerID`` (S) + ``InvoicePart`` (S) = "{InvoiceNo}#{Part}":
-  one item per invoice part that has a customer.  Attributes: CustomerID, InvoicePart,
-  InvoiceNo, InvoiceDate, Country, IsCancellation, Amount, and LineTotals: a JSON object
-  RowId -> line total as decimal text.
-  Rows without CustomerID (about 25 % of the real data: guest checkouts) are written to
-  the Invoices table only, on purpose: there is no customer to file them under.
+tables, written with BatchWriteItem.  The data model (one item per invoice *part*,
+lines keyed by RowId, so a replay writes the same items again) is described and
+built in ``lambda_src/shared/invoice_items.py``, shared with ``batch_loader``.
 
 Every write puts a whole item computed from the record alone, so retries and replays
 write the same items again.  A record whose data cannot be read, or whose items
@@ -51,42 +23,31 @@ from __future__ import annotations
 import base64
 import binascii
 import decimal
-import hashlib
 import json
 import logging
 import os
 import time
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 # A named logger at INFO: our lines reach the function's log, boto3's chatter (WARNING
 # and up only, the root logger's level) does not.
 logger = logging.getLogger("stream_to_dynamodb")
 logger.setLevel(logging.INFO)
 
-BATCH_MAX_ITEMS = 25  # BatchWriteItem takes at most 25 puts (and 16 MB: 25 x 350 KB fits)
-MAX_ATTEMPTS = 6  # first call + 5 retries of the UnprocessedItems (throttled writes)
-FIRST_DELAY = 0.05  # seconds before the first retry, doubled each time (1.55 s in all)
-MAX_PART_BYTES = 350_000  # split an invoice part above this: DynamoDB's item limit is 400 KB
-# One bad row must not make a whole BatchWriteItem call fail (25 items of other records):
-MAX_ROW_CHARS = 10_000  # a real row is ~200 characters; a bigger one could not fit an item
-MAX_KEY_CHARS = 100  # InvoiceNo, RowId, CustomerID are keys (a sort key holds 1,024 bytes)
-ITEM_OVERHEAD_BYTES = 4 * MAX_ROW_CHARS + 1_000  # the attributes besides Lines (from one row)
-# Money: 38 significant digits as in DynamoDB, and an error (Inexact) rather than rounding.
-EXACT = decimal.Context(prec=38, Emax=125, Emin=-130,
-                        traps=[decimal.Inexact, decimal.Overflow, decimal.InvalidOperation])
-INVOICE_KEY = ("InvoiceNo", "Part")
-CUSTOMER_KEY = ("CustomerID", "InvoicePart")
+# The data model and the writing of items are shared with batch_loader.
+from shared.invoice_items import (  # noqa: E402
+    CUSTOMER_KEY, INVOICE_KEY, MAX_KEY_CHARS, MAX_ROW_CHARS, customer_items, invoice_items, write_items,
+)
+
 FIELDS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate",
           "UnitPrice", "CustomerID", "Country", "RowId")
 TEXT_FIELDS = ("InvoiceNo", "StockCode", "InvoiceDate", "Country", "RowId")  # non-empty strings
 OPTIONAL_FIELDS = ("Description", "CustomerID")  # strings or null
 
-_sleep: Callable[[float], None] = time.sleep  # replaced by the tests
 _dynamodb = None  # the only module-level state: the client, reused while the container is warm
 
 
@@ -138,133 +99,6 @@ def decode_rows(record: dict) -> list[dict]:
     # Split on "\n" only (not splitlines): a Description may hold U+2028 and the like.
     return [check_row(line) for line in text.removesuffix("\n").split("\n")]
 
-
-def line_total(quantity: int, unit_price: Decimal) -> Decimal:
-    """Quantity x UnitPrice, exactly: 6 x 2.55 = 15.30 (with floats: 15.299999999999999)."""
-    return EXACT.multiply(Decimal(quantity), unit_price)
-
-
-# Items are written in DynamoDB's typed wire format ({"S": "..."}, {"N": "15.30"},
-# {"BOOL": true}) by hand rather than with boto3's TypeSerializer: learners see exactly
-# what is sent, and numbers visibly travel as exact decimal text, never floats.
-def number(value: Decimal | int) -> dict:
-    return {"N": str(value)}
-
-
-def line_value(row: dict) -> dict:
-    """One entry of the Lines object (money as exact decimal text)."""
-    return {"StockCode": row["StockCode"], "Description": row["Description"],
-            "Quantity": row["Quantity"], "UnitPrice": str(row["UnitPrice"]),
-            "LineTotal": str(line_total(row["Quantity"], row["UnitPrice"]))}
-
-
-def compact(value: Any) -> str:
-    """JSON text without spaces (what Lines and LineTotals hold)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def split_part(rows: list[dict]) -> list[list[dict]]:
-    """The rows of one invoice in parts small enough for one item (usually a single part).
-
-    A line's size is over-estimated as its JSON text.  Same rows -> same parts.
-    """
-    parts: list[list[dict]] = [[]]
-    size = ITEM_OVERHEAD_BYTES
-    for row in rows:
-        cost = len(json.dumps({row["RowId"]: line_value(row)}).encode())
-        if parts[-1] and size + cost > MAX_PART_BYTES:
-            parts.append([])
-            size = ITEM_OVERHEAD_BYTES
-        parts[-1].append(row)
-        size += cost
-    return parts
-
-
-def part_key(part: list[dict]) -> str:
-    """The sort key of a part: its first RowId and a hash of all its RowIds."""
-    digest = hashlib.sha1("\n".join(row["RowId"] for row in part).encode()).hexdigest()[:8]
-    return f'{part[0]["RowId"]}#{digest}'
-
-
-def invoice_items(rows: list[dict]) -> list[dict]:
-    """Items of the Invoices table for the rows of one record (grouped by InvoiceNo).
-
-    A RowId seen twice (a row resent by a client) counts once.  InvoiceDate is the part's
-    earliest: a few real invoices have lines a minute apart.  Raises decimal.Inexact if
-    an amount would need more than 38 digits.
-    """
-    invoices: dict[str, dict[str, dict]] = {}  # InvoiceNo -> RowId -> row, in first-seen order
-    for row in rows:
-        invoices.setdefault(row["InvoiceNo"], {})[row["RowId"]] = row
-    items = []
-    for invoice_no, invoice_rows in invoices.items():
-        for part in split_part(list(invoice_rows.values())):
-            first, amount = part[0], Decimal(0)
-            for row in part:
-                amount = EXACT.add(amount, line_total(row["Quantity"], row["UnitPrice"]))
-            item = {"InvoiceNo": {"S": invoice_no}, "Part": {"S": part_key(part)},
-                    "InvoiceDate": {"S": min(row["InvoiceDate"] for row in part)}}
-            if first["CustomerID"]:
-                item["CustomerID"] = {"S": first["CustomerID"]}
-            item["Country"] = {"S": first["Country"]}
-            item["IsCancellation"] = {"BOOL": invoice_no.startswith("C")}
-            item["Lines"] = {"S": compact({row["RowId"]: line_value(row) for row in part})}
-            item["LineCount"] = number(len(part))
-            item["Amount"] = number(amount)
-            items.append(item)
-    return items
-
-
-def customer_items(invoice_items: list[dict]) -> list[dict]:
-    """Items of the Customers table: one per invoice item that has a CustomerID."""
-    return [{
-        "CustomerID": invoice["CustomerID"],
-        "InvoicePart": {"S": f'{invoice["InvoiceNo"]["S"]}#{invoice["Part"]["S"]}'},
-        "InvoiceNo": invoice["InvoiceNo"],
-        "InvoiceDate": invoice["InvoiceDate"],
-        "Country": invoice["Country"],
-        "IsCancellation": invoice["IsCancellation"],
-        "LineTotals": {"S": compact({row_id: line["LineTotal"]
-                                     for row_id, line in json.loads(invoice["Lines"]["S"]).items()})},
-        "Amount": invoice["Amount"],
-    } for invoice in invoice_items if "CustomerID" in invoice]  # guests: Invoices table only
-
-
-def chunks(items: list, size: int = BATCH_MAX_ITEMS) -> Iterator[list]:
-    """items in consecutive lists of at most ``size``."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def write_items(client: Any, table: str, items: list[dict]) -> tuple[int, list[dict]]:
-    """Put items (with distinct keys) by BatchWriteItem: (number written, items not written).
-
-    UnprocessedItems (throttling) are sent again after 0.05 s, 0.1 s, ... up to
-    MAX_ATTEMPTS calls.  A call refused as a whole (no such table, no permission, ...)
-    is logged and all its items count as not written.
-    """
-    written, failed = 0, []
-    for chunk in chunks(items, BATCH_MAX_ITEMS):
-        pending, delay = chunk, FIRST_DELAY
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                _sleep(delay)
-                delay *= 2
-            try:
-                answer = client.batch_write_item(
-                    RequestItems={table: [{"PutRequest": {"Item": item}} for item in pending]})
-            except (ClientError, BotoCoreError) as exc:
-                code = exc.response["Error"].get("Code") if isinstance(exc, ClientError) else None
-                logger.error(json.dumps({"table": table, "items": len(pending),
-                                         "error": code or type(exc).__name__}))
-                break
-            left = answer.get("UnprocessedItems", {}).get(table, [])
-            written += len(pending) - len(left)
-            pending = [request["PutRequest"]["Item"] for request in left]
-            if not pending:
-                break
-        failed += pending
-    return written, failed
 
 
 def lambda_handler(event: dict, context: Any) -> dict:

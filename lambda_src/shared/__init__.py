@@ -1,0 +1,1 @@
+"""Code shared by the course's Lambda functions (copied into each deployment package)."""
