@@ -218,9 +218,10 @@ def _format_unique(values: pd.Series, fmt) -> np.ndarray:
     return np.array(texts, dtype=object)[codes]
 
 
-def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
+def write_csv(df: pd.DataFrame, path: str | Path, row_ids: bool = False) -> Path:
     """Write the typed frame in the Kaggle layout: ISO-8859-1, CRLF, dates as m/d/YYYY H:MM,
     CustomerID as integer text or empty, UnitPrice as shortest decimal text.
+    ``row_ids=True`` adds a last column ``RowId`` (the index labels, as the API client sends).
 
     The extension picks compression (.xz, .gz, .bz2, .zip).
     ``read_csv(write_csv(df, path))`` equals ``df``.
@@ -232,6 +233,8 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
         df["InvoiceDate"], lambda t: f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}"
     )
     out["UnitPrice"] = _format_unique(df["UnitPrice"], _price_text)
+    if row_ids:
+        out["RowId"] = df.index.astype(str)
     compression = "infer"  # from the extension
     if path.suffix.lower() == ".zip":  # name the file inside "data.csv" for "data.zip"
         compression = {"method": "zip", "archive_name": Path(path.stem).with_suffix(".csv").name}

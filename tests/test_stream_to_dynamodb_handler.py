@@ -181,7 +181,7 @@ def test_sample_items_follow_the_data_model():
     assert [lines[r]["StockCode"] for r in lines] == ["52001", "52002", "52001", "52002"]
     assert lines["900002"] == lines["900004"]
     assert lines["900001"]["LineTotal"] == "15.30"  # 6 x 2.55, exactly
-    assert lines["900002"]["LineTotal"] == "0.3"  # 3 x 0.1, exactly
+    assert lines["900002"]["LineTotal"] == "0.30"  # 3 x 0.1, exactly
     assert normal["Amount"] == {"N": "41.10"} and normal["LineCount"] == {"N": "4"}
     assert normal["Part"] == {"S": "900001#f4172d97"} and normal["IsCancellation"] == {"BOOL": False}
     assert cancel["IsCancellation"] == {"BOOL": True} and cancel["Amount"] == {"N": "-22.40"}
@@ -205,9 +205,17 @@ def test_line_total_is_exact(quantity, price, total):
     assert str(IM.line_total(quantity, Decimal(price))) == total
 
 
+@pytest.mark.parametrize("value, text", [
+    ("2.55", "2.55"), ("2.550", "2.55"), ("0", "0.00"), ("-0.0", "0.00"), ("15.300", "15.30"),
+    ("0.001", "0.001"), ("1E+3", "1000.00"), ("-11062.06", "-11062.06"), ("1.2345", "1.2345"),
+])
+def test_money_is_written_one_way_whatever_its_source_text(value, text):
+    assert IM.money(Decimal(value)) == text
+
+
 def test_amount_is_the_exact_sum():
     rows = [row(str(i), UnitPrice=Decimal("0.1"), Quantity=1) for i in range(3)]
-    assert H.invoice_items(rows)[0]["Amount"] == {"N": "0.3"}  # float: 0.30000000000000004
+    assert H.invoice_items(rows)[0]["Amount"] == {"N": "0.30"}  # float: 0.30000000000000004
     rows = [row(str(i), UnitPrice=Decimal("2.55"), Quantity=1) for i in range(6)]
     assert H.invoice_items(rows)[0]["Amount"] == {"N": "15.30"}
 

@@ -11,7 +11,9 @@ Here: each function gets its own worker processes (``lambda_worker``), started f
 zip stored in moto, in the function's code directory, with only its own environment
 variables plus ``AWS_ENDPOINT_URL`` pointing back at the embedded AWS, so handler code
 runs unchanged. One worker runs one invocation at a time; a busy function gets more
-workers, up to ``MAX_WORKERS_PER_FUNCTION``. Redeployed code starts fresh workers.
+workers, up to ``MAX_WORKERS_PER_FUNCTION`` (or its reserved concurrency, if lower:
+invocations beyond it wait for a worker where AWS would throttle them). Redeployed code
+starts fresh workers.
 """
 
 from __future__ import annotations
@@ -158,7 +160,10 @@ def invoke(fn, event: bytes | str, invocation_type: str = "RequestResponse") -> 
 
 def _run(fn, event: str) -> InvokeResult:
     request_id = str(uuid.uuid4())
-    key = (fn.function_arn, fn.code_sha_256, fn.last_modified)
+    # A new environment for new code or a new configuration (moto does not change
+    # LastModified when only the configuration is updated).
+    key = (fn.function_arn, fn.code_sha_256, fn.last_modified, fn.handler, fn.timeout, fn.memory_size,
+           json.dumps(fn.environment_vars, sort_keys=True))
     pool = _pool(key, fn)
     worker = _acquire(pool, fn)
     started = time.monotonic()
@@ -261,7 +266,7 @@ def _acquire(pool: FunctionPool, fn) -> Worker:
                     return worker
                 worker.kill()
                 pool.count -= 1
-            if pool.count < MAX_WORKERS_PER_FUNCTION:
+            if pool.count < _max_workers(fn):
                 pool.count += 1
                 break
             pool.available.wait()
@@ -272,6 +277,16 @@ def _acquire(pool: FunctionPool, fn) -> Worker:
             pool.count -= 1
             pool.available.notify()
         raise
+
+
+def _max_workers(fn) -> int:
+    """At most MAX_WORKERS_PER_FUNCTION, or the function's reserved concurrency if lower
+    (AWS runs no more than ``ReservedConcurrentExecutions`` at once; here extra
+    invocations wait for a free worker instead of being throttled)."""
+    reserved = getattr(fn, "reserved_concurrency", None)
+    if reserved:
+        return max(1, min(MAX_WORKERS_PER_FUNCTION, int(reserved)))
+    return MAX_WORKERS_PER_FUNCTION
 
 
 def _release(pool: FunctionPool, worker: Worker, reusable: bool) -> None:

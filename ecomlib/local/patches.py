@@ -19,6 +19,7 @@ def apply() -> None:
     _patch_kinesis_shard()
     _patch_kinesis_lambda_mapping()
     _patch_dynamodb_query()
+    _patch_redshift_iam_roles()
     _applied = True
 
 
@@ -109,3 +110,24 @@ def _patch_dynamodb_query() -> None:
         finally:
             del self.all_items  # ... until this query is answered
     Table.query = query
+
+
+def _patch_redshift_iam_roles() -> None:
+    """Answer ModifyClusterIamRoles.
+
+    AWS: adds or removes the IAM roles a cluster may assume (for COPY from S3 with
+    ``IAM_ROLE '<arn>'``). moto 5.2 stores roles given at CreateCluster but does not
+    implement this call.
+    """
+    from moto.core.responses import ActionResult
+    from moto.redshift.responses import RedshiftResponse
+
+    def modify_cluster_iam_roles(self):
+        cluster = self.redshift_backend.describe_clusters(self._get_param("ClusterIdentifier"))[0]
+        removed = set(self._get_param("RemoveIamRoles", []))
+        roles = [arn for arn in cluster.iam_roles_arn if arn not in removed]
+        roles += [arn for arn in self._get_param("AddIamRoles", []) if arn not in roles]
+        cluster.iam_roles_arn = roles
+        return ActionResult({"Cluster": cluster})
+
+    RedshiftResponse.modify_cluster_iam_roles = modify_cluster_iam_roles

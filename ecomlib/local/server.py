@@ -169,6 +169,18 @@ def drain(timeout: float = 300) -> dict:
     return response.json()["drained"]
 
 
+def control(route: str, body: dict | None = None, timeout: float = 900) -> dict:
+    """POST ``body`` to a component's control route (e.g. ``scheduler/advance``) and return its answer."""
+    state = _running_state()
+    if not state:
+        raise LocalAWSError("the embedded AWS is not running")
+    response = requests.post(f"{state['endpoint']}{CONTROL}/{route}", json=body or {}, timeout=timeout)
+    if response.status_code == 400:
+        raise ValueError(response.json().get("message", response.text))
+    response.raise_for_status()
+    return response.json()
+
+
 def reset() -> None:
     """Forget every resource in the embedded AWS (the process keeps running)."""
     state = _running_state()
@@ -207,6 +219,7 @@ COMPONENTS = [
     "ecomlib.local.stream_pollers",  # Kinesis -> Lambda event source mappings
     "ecomlib.local.warehouse",  # Redshift Data API on DuckDB: Redshift SQL, COPY from S3
     "ecomlib.local.firehose",  # Kinesis -> Firehose -> S3 -> Redshift COPY
+    "ecomlib.local.scheduler",  # scheduled EventBridge rules -> Lambda
 ]
 
 
@@ -261,8 +274,21 @@ class Serialised:
             reset_backends()
             body = {"reset": True}
         else:
-            start_response("404 Not Found", [("Content-Type", "application/json")])
-            return [json.dumps({"message": f"no route {method} {route}"}).encode()]
+            answer = None
+            if method == "POST":
+                try:
+                    size = int(environ.get("CONTENT_LENGTH") or 0)
+                    request = json.loads(environ["wsgi.input"].read(size) or b"{}") if size else {}
+                    for module in _components():
+                        if hasattr(module, "control") and answer is None:
+                            answer = module.control(route, request)
+                except (ValueError, LookupError) as exc:  # a bad request: say why
+                    start_response("400 Bad Request", [("Content-Type", "application/json")])
+                    return [json.dumps({"message": str(exc)}).encode()]
+            if answer is None:
+                start_response("404 Not Found", [("Content-Type", "application/json")])
+                return [json.dumps({"message": f"no route {method} {route}"}).encode()]
+            body = answer
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(body).encode()]
 

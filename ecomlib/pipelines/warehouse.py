@@ -69,18 +69,19 @@ def ensure_cluster(node_type: str = "ra3.large", password: str | None = None) ->
     """Create the single-node cluster if needed and wait until it is available.
 
     ``password`` becomes the master user's password (also when the cluster exists), so
-    that Firehose, which signs in with it, and the cluster agree.
+    that Firehose, which signs in with it, and the cluster agree. Without one, a new
+    cluster gets a random password and an existing cluster keeps its own.
     """
     redshift = aws.client("redshift")
-    password = password or new_password()
     try:
         redshift.create_cluster(
             ClusterIdentifier=wh.cluster_id(), ClusterType="single-node", NodeType=node_type,
             DBName=wh.DATABASE, MasterUsername=wh.DB_USER,
-            MasterUserPassword=password, PubliclyAccessible=False, Encrypted=True,
+            MasterUserPassword=password or new_password(), PubliclyAccessible=False, Encrypted=True,
         )
     except redshift.exceptions.ClusterAlreadyExistsFault:
-        redshift.modify_cluster(ClusterIdentifier=wh.cluster_id(), MasterUserPassword=password)
+        if password:
+            redshift.modify_cluster(ClusterIdentifier=wh.cluster_id(), MasterUserPassword=password)
     redshift.get_waiter("cluster_available").wait(
         ClusterIdentifier=wh.cluster_id(), WaiterConfig={"Delay": 15, "MaxAttempts": 80})
     return redshift.describe_clusters(ClusterIdentifier=wh.cluster_id())["Clusters"][0]

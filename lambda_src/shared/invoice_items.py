@@ -82,11 +82,26 @@ def number(value: Decimal | int) -> dict:
     return {"N": str(value)}
 
 
+CENTS = Decimal("0.01")
+
+
+def money(value: Decimal) -> str:
+    """Exact money as canonical text: at least 2 decimals, no other trailing zeros.
+
+    2.55, 2.550 and 2.5500 all give "2.55"; 0 gives "0.00"; 0.001 stays "0.001".  The
+    same amount is written the same way whichever path (API or bulk file) it came by.
+    """
+    value = value.normalize() + 0  # "+ 0" turns -0 into 0
+    if value.as_tuple().exponent > -2:
+        value = value.quantize(CENTS)
+    return format(value, "f")
+
+
 def line_value(row: dict) -> dict:
     """One entry of the Lines object (money as exact decimal text)."""
     return {"StockCode": row["StockCode"], "Description": row["Description"],
-            "Quantity": row["Quantity"], "UnitPrice": str(row["UnitPrice"]),
-            "LineTotal": str(line_total(row["Quantity"], row["UnitPrice"]))}
+            "Quantity": row["Quantity"], "UnitPrice": money(row["UnitPrice"]),
+            "LineTotal": money(line_total(row["Quantity"], row["UnitPrice"]))}
 
 
 def compact(value: Any) -> str:
@@ -141,7 +156,7 @@ def invoice_items(rows: list[dict]) -> list[dict]:
             item["IsCancellation"] = {"BOOL": invoice_no.startswith("C")}
             item["Lines"] = {"S": compact({row["RowId"]: line_value(row) for row in part})}
             item["LineCount"] = number(len(part))
-            item["Amount"] = number(amount)
+            item["Amount"] = {"N": money(amount)}
             items.append(item)
     return items
 
