@@ -127,8 +127,9 @@ def test_budget_stops_before_time_or_chunks_run_out():
     assert budget.allows_another_chunk()
     budget.spent(8.0)  # a chunk took 8 s: keep 16 s in hand
     left[0] = 15_000
-    assert not budget.allows_another_chunk()
+    assert budget.exhausted() and not budget.allows_another_chunk()
     left[0] = 17_000
+    assert not budget.exhausted() and not budget.exhausted()  # looking counts nothing
     assert budget.allows_another_chunk()
     budget.spent(1.0)
-    assert not budget.allows_another_chunk()  # two chunks done
+    assert budget.exhausted() and not budget.allows_another_chunk()  # two chunks done

@@ -43,7 +43,9 @@ import json
 import logging
 import os
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -59,12 +61,18 @@ logger.setLevel(logging.INFO)
 
 CSV_COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate",
                "UnitPrice", "CustomerID", "Country")
+FILES_AT_ONCE = 2  # files loaded side by side by one run (each file by one thread)
 MAX_ERRORS_LISTED = 1_000  # the error report lists at most this many bad rows (and counts all)
 SAFETY_MS = 10_000  # stop when less than this (or 2x the slowest chunk) is left
 STATEMENT_TIMEOUT = 600  # seconds to wait for the warehouse's merge
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 
 _clients: dict[str, Any] = {}  # reused while the execution environment is warm
+# The rows of the latest staged chunks, kept for loading them in the same run without
+# reading them back from S3 (the staged object is the record; this is only a shortcut).
+_staged: dict[str, list[dict]] = {}
+STAGED_KEPT = 4  # chunks (of up to CHUNK_BYTES each) kept in memory at most
+_staged_lock = threading.Lock()
 
 
 def client(service: str):
@@ -330,8 +338,12 @@ def validate_chunk(files: Files, state: dict) -> None:
         else:
             good.append(clean)
     if good and not state["rejected"]:  # once a row is bad nothing will be loaded: stop staging
-        client("s3").put_object(Bucket=s.bucket, Key=files.chunk(state["chunks"]),
-                                Body=b"".join(encode_row(row) for row in good))
+        key = files.chunk(state["chunks"])
+        client("s3").put_object(Bucket=s.bucket, Key=key, Body=b"".join(encode_row(row) for row in good))
+        with _staged_lock:
+            _staged[key] = good
+            while len(_staged) > STAGED_KEPT:
+                del _staged[next(iter(_staged))]
         state["chunks"] += 1
         state["rows"] += len(good)
     state["offset"] = offset + sum(size for _, size in lines)
@@ -349,18 +361,29 @@ def _finish_validation(state: dict) -> None:
 
 
 def load_chunk(files: Files, number: int) -> int:
-    """Write one staged chunk to DynamoDB and merge it into the warehouse; returns its rows."""
+    """Write one staged chunk to DynamoDB and merge it into the warehouse; returns its rows.
+
+    The two stores are written at the same time: the merge runs on the cluster while this
+    function sends the items to DynamoDB.
+    """
     s = files.s
-    body = client("s3").get_object(Bucket=s.bucket, Key=files.chunk(number))["Body"].read().decode("utf-8")
-    rows = [json.loads(line, parse_float=Decimal) for line in body.splitlines() if line]
-    for row in rows:
-        row["UnitPrice"] = Decimal(row["UnitPrice"])
-    invoices = invoice_items(rows)
-    for table, items in ((s.invoices_table, invoices), (s.customers_table, customer_items(invoices))):
-        _, not_written = write_items(client("dynamodb"), table, items)
-        if not_written:
-            raise RuntimeError(f"{len(not_written)} items not written to {table}: the next run retries")
-    merge_into_warehouse(s, f"s3://{s.bucket}/{files.chunk(number)}")
+    key = files.chunk(number)
+    data, dynamodb = client("redshift-data"), client("dynamodb")  # created here, used by both threads
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        merged = pool.submit(merge_into_warehouse, s, f"s3://{s.bucket}/{key}", data)
+        with _staged_lock:
+            rows = _staged.pop(key, None)
+        if rows is None:  # staged by an earlier run
+            body = client("s3").get_object(Bucket=s.bucket, Key=key)["Body"].read().decode("utf-8")
+            rows = [json.loads(line, parse_float=Decimal) for line in body.splitlines() if line]
+            for row in rows:
+                row["UnitPrice"] = Decimal(row["UnitPrice"])
+        invoices = invoice_items(rows)
+        for table, items in ((s.invoices_table, invoices), (s.customers_table, customer_items(invoices))):
+            _, not_written = write_items(dynamodb, table, items)
+            if not_written:
+                raise RuntimeError(f"{len(not_written)} items not written to {table}: the next run retries")
+        merged.result()  # raises what the merge raised
     return len(rows)
 
 
@@ -378,9 +401,8 @@ def merge_sql(s: Settings, source_url: str) -> list[str]:
     ]
 
 
-def merge_into_warehouse(s: Settings, source_url: str) -> None:
+def merge_into_warehouse(s: Settings, source_url: str, data: Any) -> None:
     """Run the merge as one transaction (BatchExecuteStatement) and wait for it."""
-    data = client("redshift-data")
     statement = data.batch_execute_statement(ClusterIdentifier=s.cluster_id, Database=s.database,
                                              DbUser=s.db_user, Sqls=merge_sql(s, source_url))
     deadline, delay = time.monotonic() + STATEMENT_TIMEOUT, 0.05
@@ -404,7 +426,8 @@ def merge_into_warehouse(s: Settings, source_url: str) -> None:
 def new_state(name: str, etag: str, size: int) -> dict:
     return {"file": name, "etag": etag, "size": size, "kind": file_kind(name), "phase": "validating",
             "offset": 0, "line": 0, "header": None, "chunks": 0, "rows": 0, "rejected": 0,
-            "errors": [], "loaded_chunks": 0, "invocations": 0, "started": _now()}
+            "errors": [], "loaded_chunks": 0, "invocations": 0, "started": _now(),
+            "seconds": {"validating": 0.0, "loading": 0.0}}
 
 
 class Budget:
@@ -414,16 +437,29 @@ class Budget:
         self.time_left_ms = time_left_ms
         self.chunks_left = max_chunks
         self.slowest = 0.0  # seconds taken by the slowest chunk so far
+        self.lock = threading.Lock()  # files are processed by several threads
 
     def allows_another_chunk(self) -> bool:
-        if self.chunks_left is not None and self.chunks_left <= 0:
-            return False
-        return self.time_left_ms() >= max(SAFETY_MS, 2000 * self.slowest)
+        """True (and one chunk counted) if there is room for one more chunk."""
+        with self.lock:
+            if self.chunks_left is not None:
+                if self.chunks_left <= 0:
+                    return False
+            if self.time_left_ms() < max(SAFETY_MS, 2000 * self.slowest):
+                return False
+            if self.chunks_left is not None:
+                self.chunks_left -= 1
+            return True
+
+    def exhausted(self) -> bool:
+        """No room for another chunk (nothing is counted)."""
+        with self.lock:
+            return ((self.chunks_left is not None and self.chunks_left <= 0)
+                    or self.time_left_ms() < max(SAFETY_MS, 2000 * self.slowest))
 
     def spent(self, seconds: float) -> None:
-        self.slowest = max(self.slowest, seconds)
-        if self.chunks_left is not None:
-            self.chunks_left -= 1
+        with self.lock:
+            self.slowest = max(self.slowest, seconds)
 
 
 def process_file(files: Files, etag: str, size: int, budget: Budget) -> dict:
@@ -446,12 +482,14 @@ def process_file(files: Files, etag: str, size: int, budget: Budget) -> dict:
                 state["loaded_chunks"] += 1
             if state["phase"] == "loading" and state["loaded_chunks"] == state["chunks"]:
                 state["phase"] = "done"
-            budget.spent(time.monotonic() - started)
+            took = time.monotonic() - started
+            state["seconds"][before[0]] = round(state["seconds"][before[0]] + took, 3)
+            budget.spent(took)
             files.put_json(files.state, state)  # the checkpoint
     except FileRefused as exc:
         state["phase"], state["message"] = "refused", str(exc)
     if state["phase"] == "done":
-        report = {key: state[key] for key in ("file", "rows", "chunks", "invocations", "started")}
+        report = {key: state[key] for key in ("file", "rows", "chunks", "invocations", "seconds", "started")}
         files.put_json(f"{files.processed}.report.json", {**report, "finished": _now()})
         files.move(files.processed)
     elif state["phase"] == "refused":
@@ -473,13 +511,16 @@ def lambda_handler(event: dict, context: Any) -> dict:
     settings = load_settings()
     budget = Budget(getattr(context, "get_remaining_time_in_millis", lambda: 900_000),
                     settings.max_chunks_per_run)
-    outcome = []
-    for name, etag, size in incoming_files(settings):
-        if not budget.allows_another_chunk():
-            break
+
+    def one(name: str, etag: str, size: int) -> dict | None:
+        if budget.exhausted():
+            return None
         state = process_file(Files(settings, name), etag, size, budget)
-        outcome.append({"file": name, "phase": state["phase"], "rows": state["rows"],
-                        "rejected": state["rejected"]})
+        return {"file": name, "phase": state["phase"], "rows": state["rows"], "rejected": state["rejected"]}
+
+    # Two files at a time: while one waits for DynamoDB or the warehouse, the other is read.
+    with ThreadPoolExecutor(max_workers=FILES_AT_ONCE) as pool:
+        outcome = [done for done in pool.map(lambda f: one(*f), incoming_files(settings)) if done]
     waiting = len(incoming_files(settings))
     answer = {"files": outcome, "waiting": waiting, "scheduled": (event or {}).get("time")}
     logger.info(json.dumps({"requestId": getattr(context, "aws_request_id", None), **answer}))

@@ -109,19 +109,23 @@ def compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def split_part(rows: list[dict]) -> list[list[dict]]:
-    """The rows of one invoice in parts small enough for one item (usually a single part).
+def line_entry(row: dict) -> str:
+    """The row's entry in a Lines object, as compact JSON text: '"RowId":{...}'."""
+    return compact({row["RowId"]: line_value(row)})[1:-1]
 
-    A line's size is over-estimated as its JSON text.  Same rows -> same parts.
-    """
-    parts: list[list[dict]] = [[]]
+
+def split_part(rows: list[dict], entries: list[str] | None = None) -> list[list[int]]:
+    """The positions of one invoice's rows in parts small enough for one item (usually a
+    single part).  A line costs the UTF-8 size of its entry.  Same rows -> same parts."""
+    entries = entries if entries is not None else [line_entry(row) for row in rows]
+    parts: list[list[int]] = [[]]
     size = ITEM_OVERHEAD_BYTES
-    for row in rows:
-        cost = len(json.dumps({row["RowId"]: line_value(row)}).encode())
+    for position, entry in enumerate(entries):
+        cost = len(entry.encode()) + 1
         if parts[-1] and size + cost > MAX_PART_BYTES:
             parts.append([])
             size = ITEM_OVERHEAD_BYTES
-        parts[-1].append(row)
+        parts[-1].append(position)
         size += cost
     return parts
 
@@ -143,8 +147,11 @@ def invoice_items(rows: list[dict]) -> list[dict]:
     for row in rows:
         invoices.setdefault(row["InvoiceNo"], {})[row["RowId"]] = row
     items = []
-    for invoice_no, invoice_rows in invoices.items():
-        for part in split_part(list(invoice_rows.values())):
+    for invoice_no, by_row_id in invoices.items():
+        invoice_rows = list(by_row_id.values())
+        entries = [line_entry(row) for row in invoice_rows]
+        for positions in split_part(invoice_rows, entries):
+            part = [invoice_rows[i] for i in positions]
             first, amount = part[0], Decimal(0)
             for row in part:
                 amount = EXACT.add(amount, line_total(row["Quantity"], row["UnitPrice"]))
@@ -154,7 +161,7 @@ def invoice_items(rows: list[dict]) -> list[dict]:
                 item["CustomerID"] = {"S": first["CustomerID"]}
             item["Country"] = {"S": first["Country"]}
             item["IsCancellation"] = {"BOOL": invoice_no.startswith("C")}
-            item["Lines"] = {"S": compact({row["RowId"]: line_value(row) for row in part})}
+            item["Lines"] = {"S": "{" + ",".join(entries[i] for i in positions) + "}"}
             item["LineCount"] = number(len(part))
             item["Amount"] = {"N": money(amount)}
             items.append(item)
