@@ -69,6 +69,32 @@ def package(function: str) -> bytes:
     return buffer.getvalue()
 
 
+def load_handler(function: str):
+    """``lambda_src/<function>/handler.py`` as a module, to call its functions from Python
+    (it imports ``shared`` as in its deployment package)."""
+    import importlib.util
+    import sys
+
+    if str(LAMBDA_SRC) not in sys.path:
+        sys.path.insert(0, str(LAMBDA_SRC))
+    name = f"{function}_handler"
+    spec = importlib.util.spec_from_file_location(name, LAMBDA_SRC / function / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_shared(name: str):
+    """``lambda_src/shared/<name>.py`` (code the functions share) as a module."""
+    import importlib
+    import sys
+
+    if str(LAMBDA_SRC) not in sys.path:
+        sys.path.insert(0, str(LAMBDA_SRC))
+    return importlib.import_module(f"{SHARED}.{name}")
+
+
 def log_group_arn(function: str) -> str:
     """ARN of the function's CloudWatch Logs group (its role may write only there)."""
     return f"arn:aws:logs:{aws.region()}:{aws.account_id()}:log-group:/aws/lambda/{function_name(function)}:*"

@@ -193,6 +193,17 @@ def report(name: str) -> dict:
     raise LookupError(f"no report for {name!r} (still waiting in incoming/?)")
 
 
+def merge_sql(source_url: str, copy_role_arn: str = "<copy role ARN>") -> list[str]:
+    """The SQL the loader runs to merge one staged chunk into the warehouse, taken from the
+    handler's own code (``merge_sql`` in lambda_src/batch_loader/handler.py)."""
+    handler = dp.load_handler(FUNCTION)
+    settings_ = handler.load_settings({
+        "BUCKET": bucket_name(), "INVOICES_TABLE": "-", "CUSTOMERS_TABLE": "-", "CLUSTER_ID": wh.cluster_id(),
+        "DATABASE": wh.DATABASE, "DB_USER": wh.DB_USER, "WAREHOUSE_TABLE": warehouse_pipeline.TABLE,
+        "JSONPATHS": jsonpaths_url(), "COPY_ROLE_ARN": copy_role_arn})
+    return handler.merge_sql(settings_, source_url)
+
+
 # ---- running it -------------------------------------------------------------------------
 
 
@@ -227,6 +238,42 @@ def advance_clock(seconds: float) -> list[dict]:
 
     aws.endpoint_url()
     return server.control("scheduler/advance", {"seconds": seconds})["fired"]
+
+
+def wait_for_next_run(timeout: float = 900) -> dict[str, list[str]]:
+    """Wait for the schedule's next run to load what waits in incoming/; returns
+    :func:`files` afterwards.
+
+    On the embedded AWS the scheduler's clock is moved to the rule's next firing time, so
+    the run happens at once, exactly as it would at that time. On AWS this waits (polling
+    S3 every 15 s) until incoming/ is empty, up to ``timeout`` seconds.
+    """
+    import time
+
+    if settings().is_local:
+        from datetime import datetime
+
+        from ecomlib.local import server
+
+        aws.endpoint_url()
+        rule_arn = aws.client("events").describe_rule(Name=rule_name())["Arn"]
+        state = server.status()["scheduler"]
+        if rule_arn not in state["next"]:  # a rule the scheduler has not looked at yet
+            server.control("scheduler/advance", {"seconds": 0})
+            state = server.status()["scheduler"]
+        moment = datetime.fromisoformat(state["next"][rule_arn].replace("Z", "+00:00"))
+        clock = datetime.fromisoformat(state["clock"].replace("Z", "+00:00"))
+        fired = server.control("scheduler/advance", {"seconds": (moment - clock).total_seconds() + 1})["fired"]
+        failed = [o for o in fired if o["rule"] == rule_name() and not o.get("ok")]
+        if failed:
+            raise RuntimeError(f"the batch loader failed: {failed}")
+        return files()
+    deadline = time.monotonic() + timeout
+    while files()["incoming"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"files still waiting after {timeout:.0f} s: is the rule enabled?")
+        time.sleep(15)
+    return files()
 
 
 def run_until_done(max_runs: int = 50) -> list[dict]:
