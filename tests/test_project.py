@@ -55,3 +55,33 @@ def test_no_real_data_or_machine_paths_in_tracked_files():
         text = path.read_text(errors="ignore")
         for marker in markers:
             assert marker not in text, f"{name} contains {marker!r}"
+
+
+ARN_WITH_ACCOUNT = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:")
+SECRETS = [
+    re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{16}"),  # an access key id
+    re.compile(r"aws_secret_access_key\s*=\s*\S+", re.IGNORECASE),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+]
+
+
+def test_no_account_ids_arns_or_credentials_in_notebook_outputs():
+    """Committed outputs must not show an account id (moto's 123456789012 included: on a
+    real account the same cell would print the learner's), an ARN carrying one, or a key."""
+    import json
+
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        notebook = json.loads(path.read_text())
+        for number, cell in enumerate(notebook["cells"]):
+            texts = []
+            for output in cell.get("outputs", []):
+                texts.append("".join(output.get("text", "")))
+                for mime, value in output.get("data", {}).items():
+                    if mime.startswith("text/") or mime.endswith("json"):
+                        texts.append(value if isinstance(value, str) else json.dumps(value))
+            text = "\n".join(texts)
+            where = f"{path.name}, cell {number}"
+            assert not ARN_WITH_ACCOUNT.search(text), f"{where}: an ARN with an account id"
+            assert "123456789012" not in text, f"{where}: the account id"
+            for pattern in SECRETS:
+                assert not pattern.search(text), f"{where}: something like a credential"
