@@ -1,4 +1,4 @@
-"""Command line: ``python -m ecomlib local start|status|stop|reset``, ``demo``, ``bench``."""
+"""Command line: ``python -m ecomlib local start|status|stop|reset``, ``demo``, ``bench``, ``teardown``."""
 
 from __future__ import annotations
 
@@ -49,6 +49,21 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _teardown(args: argparse.Namespace) -> int:
+    from ecomlib import teardown
+
+    if args.dry_run:
+        print(json.dumps({"found": teardown.inventory(args.prefix)}))
+        return 0
+    try:
+        deleted = teardown.run(args.prefix, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except teardown.LeftoverError as error:
+        print(json.dumps({"left": error.left}))
+        return 1
+    print(json.dumps({"deleted": deleted, "left": {}}))
+    return 0
+
+
 def _exit_on_signal(signum: int, frame: object) -> None:
     signal.signal(signum, signal.SIG_IGN)  # a second signal must not interrupt the clean-up
     sys.exit(128 + signum)
@@ -78,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--dataset", help="path of the Online Retail CSV (default as for demo)")
     bench.add_argument("--rows", type=int, help="use only the first N rows")
     bench.set_defaults(func=_bench)
+
+    down = sub.add_parser("teardown", help="delete every resource with the course's prefix, then check; "
+                          "exit 1 if anything is left")
+    down.add_argument("--prefix", help="resource name prefix (default: ECOM_PREFIX, 'ecom')")
+    down.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    down.set_defaults(func=_teardown)
 
     args = parser.parse_args(argv)
     return args.func(args)

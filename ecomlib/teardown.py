@@ -1,0 +1,192 @@
+"""Remove everything that carries the course's prefix, in dependency order, then check.
+
+Each pipeline module has its own ``teardown()`` for what it built. This module is the
+safety net the clean-up cells and ``python -m ecomlib teardown`` use: it *finds* every
+resource whose name starts with ``<prefix>-`` (``ECOM_PREFIX``, ``ecom`` by default),
+whoever created it, deletes them users first (a schedule before its function, a mapping
+before its stream, a cluster before the role it assumes), and lists again. Anything
+still there is reported, and :func:`run` raises :class:`LeftoverError`.
+
+Choose a prefix that nothing else in your account uses: everything that starts with it
+is deleted. On a real account, look at :func:`inventory` first.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from botocore.exceptions import ClientError
+
+from ecomlib import aws
+from ecomlib.config import settings
+
+# Deletion order: each kind is deleted before the kinds it depends on.
+KINDS = ["rule", "event_source_mapping", "function", "log_group", "rest_api", "delivery_stream",
+         "stream", "table", "queue", "bucket", "cluster", "role"]
+
+
+class LeftoverError(RuntimeError):
+    """Resources with the course's prefix are still there after the teardown."""
+
+    def __init__(self, left: dict[str, list[str]]) -> None:
+        self.left = left
+        listing = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in left.items())
+        super().__init__(f"still there after the teardown: {listing}")
+
+
+def _mine(name: str, prefix: str) -> bool:
+    return name.startswith(prefix + "-")
+
+
+def _pages(client, operation: str, key: str, **kwargs) -> list:
+    return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
+
+
+def inventory(prefix: str | None = None) -> dict[str, list[str]]:
+    """Every resource whose name starts with ``<prefix>-``, by kind (only kinds with some)."""
+    prefix = prefix or settings().prefix
+    lam = aws.client("lambda")
+    functions = [f["FunctionName"] for f in _pages(lam, "list_functions", "Functions") if _mine(f["FunctionName"], prefix)]
+    found = {
+        "rule": [r["Name"] for r in _pages(aws.client("events"), "list_rules", "Rules", NamePrefix=prefix + "-")],
+        "event_source_mapping": [m["UUID"] for m in _pages(lam, "list_event_source_mappings", "EventSourceMappings")
+                                 if m["FunctionArn"].split(":")[6] in functions],
+        "function": functions,
+        "log_group": [g["logGroupName"] for g in _pages(aws.client("logs"), "describe_log_groups", "logGroups",
+                                                        logGroupNamePrefix=f"/aws/lambda/{prefix}-")],
+        "rest_api": [f'{a["name"]} ({a["id"]})' for a in _pages(aws.client("apigateway"), "get_rest_apis", "items")
+                     if _mine(a["name"], prefix)],
+        "delivery_stream": [n for n in aws.client("firehose").list_delivery_streams(Limit=10000)["DeliveryStreamNames"]
+                            if _mine(n, prefix)],
+        "stream": [n for n in _pages(aws.client("kinesis"), "list_streams", "StreamNames") if _mine(n, prefix)],
+        "table": [n for n in _pages(aws.client("dynamodb"), "list_tables", "TableNames") if _mine(n, prefix)],
+        "queue": [u.rsplit("/", 1)[-1] for u in aws.client("sqs").list_queues(QueueNamePrefix=prefix + "-").get("QueueUrls", [])],
+        "bucket": [b["Name"] for b in aws.client("s3").list_buckets().get("Buckets", []) if _mine(b["Name"], prefix)],
+        "cluster": [c["ClusterIdentifier"] for c in _pages(aws.client("redshift"), "describe_clusters", "Clusters")
+                    if _mine(c["ClusterIdentifier"], prefix) and c.get("ClusterStatus") != "deleting"],
+        "role": [r["RoleName"] for r in _pages(aws.client("iam"), "list_roles", "Roles") if _mine(r["RoleName"], prefix)],
+    }
+    return {kind: sorted(names) for kind, names in found.items() if names}
+
+
+def run(prefix: str | None = None, log: Callable[[str], None] | None = None) -> dict[str, list[str]]:
+    """Delete every resource of :func:`inventory`, in dependency order; returns what was
+    deleted. Raises :class:`LeftoverError` if anything is left afterwards."""
+    prefix = prefix or settings().prefix
+    found = inventory(prefix)
+    for kind in KINDS:
+        for name in found.get(kind, []):
+            if log:
+                log(f"deleting {kind} {name}")
+            _DELETE[kind](name)
+    left = inventory(prefix)
+    if left:
+        raise LeftoverError(left)
+    return found
+
+
+# ---- one function per kind ------------------------------------------------------------------
+
+
+def _ignore_missing(call: Callable[[], object]) -> None:
+    try:
+        call()
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if "NotFound" not in code and code not in ("NoSuchEntity", "NoSuchBucket",
+                                                    "AWS.SimpleQueueService.NonExistentQueue"):
+            raise
+
+
+def _rule(name: str) -> None:
+    events = aws.client("events")
+    targets = [t["Id"] for t in events.list_targets_by_rule(Rule=name).get("Targets", [])]
+    if targets:
+        events.remove_targets(Rule=name, Ids=targets)
+    _ignore_missing(lambda: events.delete_rule(Name=name))
+
+
+def _mapping(uuid: str) -> None:
+    lam = aws.client("lambda")
+    _ignore_missing(lambda: lam.delete_event_source_mapping(UUID=uuid))
+    for _ in range(120):  # on AWS a mapping is "Deleting" for a while
+        try:
+            lam.get_event_source_mapping(UUID=uuid)
+        except lam.exceptions.ResourceNotFoundException:
+            return
+        time.sleep(1)
+
+
+def _rest_api(label: str) -> None:
+    api_id = label.rsplit("(", 1)[1].rstrip(")")
+    _ignore_missing(lambda: aws.client("apigateway").delete_rest_api(restApiId=api_id))
+
+
+def _stream(name: str) -> None:
+    kinesis = aws.client("kinesis")
+    _ignore_missing(lambda: kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True))
+    _ignore_missing(lambda: kinesis.get_waiter("stream_not_exists").wait(
+        StreamName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150}))
+
+
+def _table(name: str) -> None:
+    ddb = aws.client("dynamodb")
+    _ignore_missing(lambda: ddb.delete_table(TableName=name))
+    ddb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+
+
+def _queue(name: str) -> None:
+    sqs = aws.client("sqs")
+    _ignore_missing(lambda: sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"]))
+
+
+def _bucket(name: str) -> None:
+    s3 = aws.client("s3")
+    try:
+        versions = _pages(s3, "list_object_versions", "Versions", Bucket=name)
+        versions += _pages(s3, "list_object_versions", "DeleteMarkers", Bucket=name)
+        keys = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]
+        if not keys:
+            keys = [{"Key": o["Key"]} for o in _pages(s3, "list_objects_v2", "Contents", Bucket=name)]
+        for start in range(0, len(keys), 1000):
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys[start:start + 1000], "Quiet": True})
+        s3.delete_bucket(Bucket=name)
+    except s3.exceptions.NoSuchBucket:
+        pass
+
+
+def _cluster(name: str) -> None:
+    redshift = aws.client("redshift")
+    _ignore_missing(lambda: redshift.delete_cluster(ClusterIdentifier=name, SkipFinalClusterSnapshot=True))
+    _ignore_missing(lambda: redshift.get_waiter("cluster_deleted").wait(
+        ClusterIdentifier=name, WaiterConfig={"Delay": 15, "MaxAttempts": 80}))
+
+
+def _role(name: str) -> None:
+    iam = aws.client("iam")
+    try:
+        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+        iam.delete_role(RoleName=name)
+    except iam.exceptions.NoSuchEntityException:
+        pass
+
+
+_DELETE: dict[str, Callable[[str], None]] = {
+    "rule": _rule,
+    "event_source_mapping": _mapping,
+    "function": lambda name: _ignore_missing(lambda: aws.client("lambda").delete_function(FunctionName=name)),
+    "log_group": lambda name: _ignore_missing(lambda: aws.client("logs").delete_log_group(logGroupName=name)),
+    "rest_api": _rest_api,
+    "delivery_stream": lambda name: _ignore_missing(
+        lambda: aws.client("firehose").delete_delivery_stream(DeliveryStreamName=name)),
+    "stream": _stream,
+    "table": _table,
+    "queue": _queue,
+    "bucket": _bucket,
+    "cluster": _cluster,
+    "role": _role,
+}
