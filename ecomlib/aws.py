@@ -46,8 +46,16 @@ def session() -> boto3.Session:
 
 
 def client(service: str) -> BaseClient:
-    """A boto3 client for ``service`` on the current target, reused across calls."""
+    """A boto3 client for ``service`` on the current target, reused across calls.
+
+    On a real account (``ECOM_TARGET=aws``) the first client waits for the preflight
+    (``ecomlib.preflight``): nothing is created until the account is confirmed.
+    """
     s = settings()
+    if s.target == "aws" and service != "sts":  # STS only tells who we are: the preflight uses it
+        from ecomlib import preflight
+
+        preflight.ensure_confirmed()
     url = endpoint_url()
     key = (service, s.target, url, s.region)
     with _lock:

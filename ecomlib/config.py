@@ -16,6 +16,8 @@ against any target:
                        (default ``~/.cache/ecomlib``).
 ``ECOM_LOCAL_PORT``    port of the embedded AWS (default: a free port).
 ``ECOM_DATASET``       path of the real Online Retail CSV (see ``ecomlib.data``).
+``ECOM_AWS_CONFIRM``   with ``ECOM_TARGET=aws``: the id of the account you accept to
+                       create resources (and costs) in; see ``ecomlib.preflight``.
 =====================  ==========================================================
 """
 
