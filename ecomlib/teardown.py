@@ -23,7 +23,7 @@ from ecomlib.config import settings
 
 # Deletion order: each kind is deleted before the kinds it depends on.
 KINDS = ["rule", "event_source_mapping", "function", "log_group", "rest_api", "delivery_stream",
-         "stream", "table", "queue", "bucket", "cluster", "role"]
+         "stream", "table", "queue", "bucket", "cluster", "security_group", "role"]
 
 
 class LeftoverError(RuntimeError):
@@ -65,6 +65,8 @@ def inventory(prefix: str | None = None) -> dict[str, list[str]]:
         "bucket": [b["Name"] for b in aws.client("s3").list_buckets().get("Buckets", []) if _mine(b["Name"], prefix)],
         "cluster": [c["ClusterIdentifier"] for c in _pages(aws.client("redshift"), "describe_clusters", "Clusters")
                     if _mine(c["ClusterIdentifier"], prefix) and c.get("ClusterStatus") != "deleting"],
+        "security_group": [f'{g["GroupName"]} ({g["GroupId"]})' for g in _pages(
+            aws.client("ec2"), "describe_security_groups", "SecurityGroups") if _mine(g["GroupName"], prefix)],
         "role": [r["RoleName"] for r in _pages(aws.client("iam"), "list_roles", "Roles") if _mine(r["RoleName"], prefix)],
     }
     return {kind: sorted(names) for kind, names in found.items() if names}
@@ -188,5 +190,7 @@ _DELETE: dict[str, Callable[[str], None]] = {
     "queue": _queue,
     "bucket": _bucket,
     "cluster": _cluster,
+    "security_group": lambda label: _ignore_missing(lambda: aws.client("ec2").delete_security_group(
+        GroupId=label.rsplit("(", 1)[1].rstrip(")"))),
     "role": _role,
 }

@@ -13,7 +13,7 @@ from ecomlib import aws, pipelines, teardown
 from ecomlib.pipelines import batch
 
 EVERY_KIND = {"rule", "event_source_mapping", "function", "log_group", "rest_api", "delivery_stream",
-              "stream", "table", "queue", "bucket", "cluster", "role"}
+              "stream", "table", "queue", "bucket", "cluster", "security_group", "role"}
 
 
 def build_everything() -> None:

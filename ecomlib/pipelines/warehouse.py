@@ -65,19 +65,63 @@ def copy_options() -> str:
             "TRUNCATECOLUMNS BLANKSASNULL EMPTYASNULL")
 
 
-def ensure_cluster(node_type: str = "ra3.large", password: str | None = None) -> dict:
+# Firehose connects to a Redshift destination from one published address block per
+# region ("Grant Firehose access to an Amazon Redshift destination",
+# https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html).
+FIREHOSE_CIDRS = {
+    "us-east-1": "52.70.63.192/27", "us-east-2": "13.58.135.96/27", "us-west-1": "13.57.135.192/27",
+    "us-west-2": "52.89.255.224/27", "ca-central-1": "35.183.92.128/27", "sa-east-1": "18.228.1.128/27",
+    "eu-west-1": "52.19.239.192/27", "eu-west-2": "18.130.1.96/27", "eu-west-3": "35.180.1.96/27",
+    "eu-central-1": "35.158.127.160/27", "eu-north-1": "13.53.63.224/27", "eu-south-1": "15.161.135.128/27",
+    "ap-northeast-1": "13.113.196.224/27", "ap-northeast-2": "13.209.1.64/27", "ap-southeast-1": "13.228.64.192/27",
+    "ap-southeast-2": "13.210.67.224/27", "ap-south-1": "13.232.67.32/27", "ap-east-1": "18.162.221.32/27",
+    "me-south-1": "15.185.91.0/27",
+}
+REDSHIFT_PORT = 5439
+
+
+def security_group_name() -> str:
+    return resource_name("warehouse", "sg")
+
+
+def ensure_security_group() -> str:
+    """The cluster's security group in the default VPC: port 5439 from Firehose's address
+    block for this region, and nothing else (no rule for the whole VPC, no other port)."""
+    ec2 = aws.client("ec2")
+    region = aws.region()
+    if region not in FIREHOSE_CIDRS:
+        raise ValueError(f"no published Firehose address block for {region} in FIREHOSE_CIDRS")
+    found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [security_group_name()]}])
+    if found["SecurityGroups"]:
+        return found["SecurityGroups"][0]["GroupId"]
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    group = ec2.create_security_group(GroupName=security_group_name(), VpcId=vpc,
+                                      Description="Redshift: port 5439 from Kinesis Data Firehose only")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": REDSHIFT_PORT, "ToPort": REDSHIFT_PORT,
+        "IpRanges": [{"CidrIp": FIREHOSE_CIDRS[region], "Description": f"Kinesis Data Firehose, {region}"}]}])
+    return group
+
+
+def ensure_cluster(node_type: str = "ra3.large", password: str | None = None, public: bool = False) -> dict:
     """Create the single-node cluster if needed and wait until it is available.
 
     ``password`` becomes the master user's password (also when the cluster exists), so
     that Firehose, which signs in with it, and the cluster agree. Without one, a new
     cluster gets a random password and an existing cluster keeps its own.
+
+    The cluster sits behind :func:`ensure_security_group`. It is not publicly accessible
+    unless ``public=True``: people reach it through the Data API, which needs no open
+    port. Firehose, though, connects to the cluster's public endpoint from its published
+    addresses, so on a real account the warehouse pipeline needs ``public=True`` (the
+    security group still admits only Firehose, on port 5439 only).
     """
     redshift = aws.client("redshift")
     try:
         redshift.create_cluster(
             ClusterIdentifier=wh.cluster_id(), ClusterType="single-node", NodeType=node_type,
-            DBName=wh.DATABASE, MasterUsername=wh.DB_USER,
-            MasterUserPassword=password or new_password(), PubliclyAccessible=False, Encrypted=True,
+            DBName=wh.DATABASE, MasterUsername=wh.DB_USER, MasterUserPassword=password or new_password(),
+            PubliclyAccessible=public, Encrypted=True, VpcSecurityGroupIds=[ensure_security_group()],
         )
     except redshift.exceptions.ClusterAlreadyExistsFault:
         if password:
@@ -174,11 +218,15 @@ def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict, passwo
     return name
 
 
-def deploy(buffer_mb: int = 5, buffer_seconds: int = 60) -> str:
-    """Cluster, table, bucket, jsonpaths, role and delivery stream; returns the stream's name."""
+def deploy(buffer_mb: int = 5, buffer_seconds: int = 60, public: bool = False) -> str:
+    """Cluster, table, bucket, jsonpaths, role and delivery stream; returns the stream's name.
+
+    ``public=True`` makes the cluster reachable by Firehose on a real account (see
+    :func:`ensure_cluster`); the embedded AWS delivers either way.
+    """
     stream_arn = ingest.ensure_stream()
     password = new_password()  # for Firehose's sign-in; people use IAM through the Data API
-    cluster = ensure_cluster(password=password)
+    cluster = ensure_cluster(password=password, public=public)
     create_table()
     bucket_arn = dp.ensure_bucket(bucket_name())
     upload_jsonpaths()
@@ -193,7 +241,8 @@ def row_ids() -> dict[str, int]:
 
 
 def teardown(delete_cluster: bool = True) -> None:
-    """Delete the delivery stream, its role and bucket, and (by default) the cluster."""
+    """Delete the delivery stream, its role and bucket, and (by default) the cluster and
+    its security group."""
     firehose = aws.client("firehose")
     try:
         firehose.delete_delivery_stream(DeliveryStreamName=delivery_stream_name())
@@ -215,3 +264,12 @@ def teardown(delete_cluster: bool = True) -> None:
                 ClusterIdentifier=wh.cluster_id(), WaiterConfig={"Delay": 15, "MaxAttempts": 80})
         except redshift.exceptions.ClusterNotFoundFault:
             pass
+        delete_security_group()
+
+
+def delete_security_group() -> None:
+    """Delete the cluster's security group (once no cluster uses it)."""
+    ec2 = aws.client("ec2")
+    for group in ec2.describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": [security_group_name()]}])["SecurityGroups"]:
+        ec2.delete_security_group(GroupId=group["GroupId"])
