@@ -26,6 +26,7 @@ from ecomlib.config import resource_name, settings
 
 LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
 RUNTIME = "python3.11"
+LOG_RETENTION_DAYS = 14
 SHARED = "shared"  # lambda_src/shared/: code every function's package includes
 PACKAGE_EXCLUDE = {"events", "tests", "__pycache__", "README.md"}
 
@@ -167,7 +168,21 @@ def deploy_function(function: str, role_arn: str, environment: dict[str, str],
         lam.update_function_code(FunctionName=name, ZipFile=code)
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    ensure_log_group(function)
     return lam.get_function_configuration(FunctionName=name)
+
+
+def ensure_log_group(function: str) -> str:
+    """The function's log group, kept LOG_RETENTION_DAYS days. (Lambda would create it at
+    the first invocation, keeping logs forever, and billing for them.)"""
+    logs = aws.client("logs")
+    group = f"/aws/lambda/{function_name(function)}"
+    try:
+        logs.create_log_group(logGroupName=group)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    logs.put_retention_policy(logGroupName=group, retentionInDays=LOG_RETENTION_DAYS)
+    return group
 
 
 def delete_function(function: str) -> None:

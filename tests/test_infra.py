@@ -1,0 +1,154 @@
+"""Infrastructure as code: the CloudFormation template passes cfn-lint, deploys on the
+embedded AWS, declares what ecomlib builds step by step, and the stack it makes works."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ecomlib import aws, client, data, deploy, infra, pipelines, teardown
+from ecomlib import warehouse as wh
+from ecomlib.pipelines import batch, dynamodb, ingest
+from ecomlib.reconcile import reconcile
+
+
+def test_template_passes_cfn_lint():
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), str(infra.TEMPLATE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _policy(role: str) -> list:
+    iam = aws.client("iam")
+    names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role, PolicyName=names[0])["PolicyDocument"]
+    if isinstance(document, str):  # moto keeps a stack's inline policy as Python text
+        try:
+            document = json.loads(document)
+        except ValueError:
+            document = ast.literal_eval(document)
+    listed = lambda value: sorted(value) if isinstance(value, list) else [value]  # noqa: E731
+    return sorted((s["Sid"], tuple(listed(s["Action"])), tuple(listed(s["Resource"])), json.dumps(s.get("Condition")))
+                  for s in document["Statement"])
+
+
+def snapshot() -> dict:
+    """What exists, described without ids that differ between two deployments."""
+    lam, prefix = aws.client("lambda"), "ecom-"
+    functions = {}
+    for f in lam.list_functions()["Functions"]:
+        if f["FunctionName"].startswith(prefix):
+            concurrency = lam.get_function_concurrency(FunctionName=f["FunctionName"]).get("ReservedConcurrentExecutions")
+            functions[f["FunctionName"]] = (f["Runtime"], f["Handler"], f["Timeout"], f["MemorySize"],
+                                            f["Role"], f.get("Environment", {}).get("Variables"), concurrency,
+                                            f["CodeSha256"])
+    mappings = sorted((m["FunctionArn"], m["EventSourceArn"], m["BatchSize"], m["MaximumBatchingWindowInSeconds"],
+                       m.get("BisectBatchOnFunctionError"), m.get("MaximumRetryAttempts"),
+                       tuple(m.get("FunctionResponseTypes", [])), json.dumps(m.get("DestinationConfig")))
+                      for m in lam.list_event_source_mappings()["EventSourceMappings"])
+    ddb = aws.client("dynamodb")
+    tables = {name: (ddb.describe_table(TableName=name)["Table"]["KeySchema"],
+                     ddb.describe_table(TableName=name)["Table"].get("BillingModeSummary", {}).get("BillingMode"))
+              for name in ddb.list_tables()["TableNames"] if name.startswith(prefix)}
+    kinesis = aws.client("kinesis")
+    streams = {name: kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["OpenShardCount"]
+               for name in kinesis.list_streams()["StreamNames"]}
+    sqs = aws.client("sqs")
+    queues = {url.rsplit("/", 1)[-1]: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MessageRetentionPeriod"])
+              ["Attributes"]["MessageRetentionPeriod"] for url in sqs.list_queues().get("QueueUrls", [])}
+    buckets = sorted(b["Name"] for b in aws.client("s3").list_buckets()["Buckets"] if "artifacts" not in b["Name"])
+    iam = aws.client("iam")
+    roles = {r["RoleName"]: (json.dumps(r["AssumeRolePolicyDocument"], sort_keys=True), _policy(r["RoleName"]))
+             for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(prefix)}
+    apigw = aws.client("apigateway")
+    api = deploy.find_rest_api(ingest.api_name())
+    routes = sorted((r["path"], method, r["resourceMethods"][method].get("methodIntegration", {}).get("type")
+                     if "methodIntegration" in r["resourceMethods"][method] else
+                     apigw.get_integration(restApiId=api, resourceId=r["id"], httpMethod=method)["type"],
+                     apigw.get_integration(restApiId=api, resourceId=r["id"], httpMethod=method)["uri"])
+                    for r in apigw.get_resources(restApiId=api)["items"] for method in r.get("resourceMethods", {}))
+    stages = sorted(s["stageName"] for s in apigw.get_stages(restApiId=api)["item"])
+    events = aws.client("events")
+    rules = {r["Name"]: (r.get("ScheduleExpression"), r["State"],
+                         [t["Arn"] for t in events.list_targets_by_rule(Rule=r["Name"])["Targets"]])
+             for r in events.list_rules()["Rules"]}
+    redshift = aws.client("redshift")
+    ec2 = aws.client("ec2")
+    clusters = {}
+    for c in redshift.describe_clusters()["Clusters"]:
+        groups = [ec2.describe_security_groups(GroupIds=[g["VpcSecurityGroupId"]])["SecurityGroups"][0]
+                  for g in c["VpcSecurityGroups"]]
+        clusters[c["ClusterIdentifier"]] = (
+            c["NodeType"], c["PubliclyAccessible"], c["Encrypted"], c["DBName"], c["MasterUsername"],
+            sorted(r["IamRoleArn"] for r in c.get("IamRoles", [])),
+            [(g["GroupName"], [(p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in g["IpPermissions"]])
+             for g in groups])
+    firehose = aws.client("firehose")
+    deliveries = {}
+    for name in firehose.list_delivery_streams()["DeliveryStreamNames"]:
+        described = firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+        [destination] = described["Destinations"]
+        redshift_dest = destination["RedshiftDestinationDescription"]
+        deliveries[name] = (described["DeliveryStreamType"], described["Source"]["KinesisStreamSourceDescription"]["KinesisStreamARN"],
+                            redshift_dest["CopyCommand"], redshift_dest["Username"],
+                            # the cluster's host name has a random part: keep what names it
+                            re.sub(r"//([a-z0-9-]+)\.[^:/]+", r"//\1.<host>", redshift_dest["ClusterJDBCURL"]),
+                            redshift_dest["S3DestinationDescription"]["BucketARN"],
+                            redshift_dest["S3DestinationDescription"]["Prefix"],
+                            redshift_dest["S3DestinationDescription"]["BufferingHints"])
+    logs = {g["logGroupName"]: g.get("retentionInDays") for g in aws.client("logs").describe_log_groups()["logGroups"]}
+    return {"logs": logs, "functions": functions, "mappings": mappings, "tables": tables, "streams": streams, "queues": queues,
+            "buckets": buckets, "roles": roles, "routes": routes, "stages": stages, "rules": rules,
+            "clusters": clusters, "deliveries": deliveries}
+
+
+@pytest.fixture(scope="module")
+def clean():
+    pipelines.teardown_all()
+    teardown.run()
+    yield
+    infra.delete_stack()
+    pipelines.teardown_all()
+    teardown.run()
+
+
+def test_the_stack_declares_what_ecomlib_builds_step_by_step(clean):
+    infra.deploy_stack()
+    assert infra.stack_status() == "CREATE_COMPLETE"
+    by_template = snapshot()
+    infra.delete_stack()
+    assert teardown.inventory() == {}, "deleting the stack leaves nothing behind"
+    pipelines.deploy_all()
+    batch.deploy()
+    by_steps = snapshot()
+    pipelines.teardown_all()
+    teardown.run()
+    for part in by_steps:
+        assert by_template[part] == by_steps[part], f"{part} differs between the template and the step-by-step build"
+
+
+def test_the_stack_runs_the_pipelines(clean):
+    infra.deploy_stack()
+    sample = data.load(rows=600)
+    url = f"{deploy.api_url(deploy.find_rest_api(ingest.api_name()))}/invoices"
+    summary = client.send(url, client.to_payload_rows(sample), progress=False)
+    assert summary.accepted == 600
+    pipelines.drain()
+    counts = reconcile()
+    for stage in ("raw_s3", "dynamodb", "warehouse"):
+        assert counts[stage]["stored"] == counts[stage]["in"] == 600, (stage, counts[stage])
+    batch.drop_bytes("extra.jsonl", json.dumps({"InvoiceNo": "990001", "StockCode": "X1", "Quantity": 1,
+                                                "InvoiceDate": "2011-06-01T10:00:00", "UnitPrice": 2.5,
+                                                "Country": "France", "RowId": "stack-1"}).encode() + b"\n")
+    [fired] = batch.run_now()
+    assert fired["ok"] and batch.files()["processed"] == ["extra.jsonl"]
+    assert "stack-1" in dynamodb.line_ids()
+    assert int(wh.sql("SELECT COUNT(*) AS n FROM firehose_transactions")["n"][0]) == 601
+    infra.delete_stack()
+    assert teardown.inventory() == {}
