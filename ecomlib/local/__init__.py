@@ -20,6 +20,8 @@ short of AWS, this package fills the gap, and nothing outside this package does:
                        never reads the source and drops data bound for Redshift).
 ``warehouse``          a DuckDB database per Redshift cluster behind the Redshift Data
                        API: Redshift SQL translated, COPY from S3 (moto answers canned rows).
+``iam_enforcement``    gives functions their role's credentials and, when switched on,
+                       denies what their role does not allow (moto checks nothing).
 ``scheduler``          fires scheduled EventBridge rules on time and invokes their Lambda
                        targets; a clock that notebooks and tests can move (moto never fires).
 =====================  ===============================================================

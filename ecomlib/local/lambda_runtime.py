@@ -34,6 +34,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ecomlib.local import iam_enforcement
 from ecomlib.local.lambda_worker import read_message, write_message
 
 log = logging.getLogger("ecomlib.lambda")
@@ -162,7 +163,7 @@ def _run(fn, event: str) -> InvokeResult:
     request_id = str(uuid.uuid4())
     # A new environment for new code or a new configuration (moto does not change
     # LastModified when only the configuration is updated).
-    key = (fn.function_arn, fn.code_sha_256, fn.last_modified, fn.handler, fn.timeout, fn.memory_size,
+    key = (fn.function_arn, fn.code_sha_256, fn.last_modified, fn.handler, fn.timeout, fn.memory_size, fn.role,
            json.dumps(fn.environment_vars, sort_keys=True))
     pool = _pool(key, fn)
     worker = _acquire(pool, fn)
@@ -336,11 +337,13 @@ def _spawn(fn) -> Worker:
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
-        # The function's own calls go back to the embedded AWS, with fake credentials.
+        # The function's own calls go back to the embedded AWS, signed with its role's
+        # temporary credentials, as on AWS (checked when IAM enforcement is on).
         "AWS_ENDPOINT_URL": _endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
+        **(iam_enforcement.role_credentials(fn.role, fn.function_name, region) or {}),
         **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
     }
     proc = subprocess.Popen(

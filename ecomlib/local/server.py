@@ -214,6 +214,7 @@ def stop(timeout: float = 10) -> bool:
 # The gap-fillers that run inside the process, in start order. Each module may define
 # start(endpoint), status() -> dict, before_reset(), after_reset() and stop().
 COMPONENTS = [
+    "ecomlib.local.iam_enforcement",  # checks functions' calls against their roles, on request
     "ecomlib.local.lambda_runtime",  # runs deployed function code
     "ecomlib.local.api_front",  # serves deployed API Gateway stages
     "ecomlib.local.stream_pollers",  # Kinesis -> Lambda event source mappings

@@ -1,0 +1,149 @@
+"""IAM, enforced on request: each function's calls are checked against its own role.
+
+AWS: every request is signed by an identity and allowed only if that identity's policies
+allow the action on the resource. A Lambda function calls AWS with temporary
+credentials of its execution role, so a permission missing from the role fails its call
+with AccessDenied.
+
+moto 5.2: checks nothing by default. Its opt-in checks (``INITIAL_NO_AUTH_ACTION_COUNT``)
+apply to every caller, and outside S3 it compares only the action: a statement scoped to
+one stream or table never matches, so least-privilege policies are always denied.
+
+Here: the Lambda runtime always gives a function its role's credentials (from STS
+AssumeRole, as AWS does). When enforcement is on (``POST /_ecomlib/iam``
+``{"enforce": true}``, off by default), a request signed with role credentials is checked
+against the role's policies: in S3 action *and* resource (moto's own check); elsewhere
+the action only, whatever resource a statement names, because that is all moto can
+compare. Requests with the course's fake administrator credentials (notebooks, the CLI)
+are always allowed: they stand for the account owner. The gap-fillers that read moto's
+state in-process (stream pollers, Firehose, the warehouse's COPY) are not checked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+
+log = logging.getLogger("ecomlib.iam")
+
+ADMIN_ACCESS_KEY = "testing"  # ecomlib.aws.FAKE_CREDENTIALS: the account owner
+_enforced = False
+_lock = threading.Lock()
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+
+# ---- lifecycle hooks ------------------------------------------------------------------
+
+
+def start(endpoint: str) -> None:  # noqa: ARG001
+    _patch_moto()
+
+
+def after_reset() -> None:
+    enforce(False)
+
+
+def status() -> dict:
+    return {"iam": {"enforced": _enforced}}
+
+
+def control(route: str, body: dict) -> dict | None:
+    if route == "iam":
+        if "enforce" in body:
+            enforce(bool(body["enforce"]))
+        return status()
+    return None
+
+
+def enforce(on: bool) -> None:
+    """Switch the checks of role-signed requests on or off."""
+    global _enforced
+    with _lock:
+        _enforced = on
+    log.info("IAM enforcement %s", "on" if on else "off")
+
+
+# ---- credentials for functions --------------------------------------------------------
+
+
+def role_credentials(role_arn: str, session_name: str, region: str) -> dict[str, str] | None:
+    """Temporary credentials of ``role_arn`` from moto's STS, as Lambda gets them."""
+    from moto.sts.models import sts_backends
+
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else "123456789012"
+    try:
+        assumed = sts_backends[account]["global"].assume_role(
+            region_name=region, role_session_name=session_name[:64], role_arn=role_arn,
+            policy="", duration=43_200, external_id="")
+    except Exception:  # noqa: BLE001  (no such role: the function keeps the fake keys)
+        log.warning("could not assume %s", role_arn)
+        return None
+    return {"AWS_ACCESS_KEY_ID": assumed.access_key_id, "AWS_SECRET_ACCESS_KEY": assumed.secret_access_key,
+            "AWS_SESSION_TOKEN": assumed.session_token}
+
+
+# ---- the check ------------------------------------------------------------------------
+
+
+def _access_key(headers, uri: str) -> str | None:
+    match = _CREDENTIAL.search(headers.get("Authorization", "") or "")
+    if match:
+        return match.group(1)
+    match = re.search(r"X-Amz-Credential=([^%/&]+)", uri)
+    return match.group(1) if match else None
+
+
+def _actions_only(document) -> str:
+    """The policy with every statement's resource widened to "*" (moto matches resources
+    only in S3; elsewhere it compares the action, and a named resource would never match)."""
+    if hasattr(document, "versions"):  # a managed policy: its default version
+        document = next(v.document for v in document.versions if v.is_default)
+    policy = json.loads(document) if isinstance(document, str) else document
+    statements = policy.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else statements
+    return json.dumps({**policy, "Statement": [{**{k: v for k, v in s.items() if k != "NotResource"},
+                                                "Resource": "*"} for s in statements]})
+
+
+def _patch_moto() -> None:
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.exceptions import JsonRESTError
+    from moto.iam.access_control import IAMRequest, IAMPolicy, PermissionResult
+
+    if getattr(ActionAuthenticatorMixin, "_ecomlib_patched", False):
+        return
+
+    def authenticate_and_authorize(self, iam_request_cls, resource: str = "*") -> None:
+        if not _enforced:
+            return
+        key = _access_key(self.headers, self.uri)
+        if key is None or key == ADMIN_ACCESS_KEY:
+            return
+        from urllib.parse import urlparse
+
+        parsed = urlparse(self.uri)
+        path = parsed.path + ("?" + parsed.query if parsed.query else "")
+        request = iam_request_cls(account_id=self.current_account, method=self.method, path=path,
+                                  data=self.data, body=self.raw_body, headers=self.headers,
+                                  action=self._get_action())
+        request.check_signature()
+        if iam_request_cls is not IAMRequest:  # S3: moto checks the resource too
+            request.check_action_permitted(resource)
+            return
+        permitted, denied = False, False
+        for document in request._access_key.collect_policies():
+            result = IAMPolicy(_actions_only(document)).is_action_permitted(request._action, "*")
+            denied = denied or result == PermissionResult.DENIED
+            permitted = permitted or result == PermissionResult.PERMITTED
+        if denied or not permitted:
+            log.info("denied %s to %s", request._action, request._access_key.arn)
+            message = f"User: {request._access_key.arn} is not authorized to perform: {request._action}"
+            if self.headers.get("X-Amz-Target"):  # a JSON service answers in JSON, as on AWS
+                raise JsonRESTError("AccessDeniedException", message)
+            request._raise_access_denied()
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate_and_authorize
+    ActionAuthenticatorMixin._ecomlib_patched = True
+
