@@ -166,7 +166,8 @@ def test_demo_prints_one_json_line_with_exact_counts():
     assert len(lines) == 1
     result = json.loads(lines[0])
     assert result["dataset"]["rows"] == 1500 and result["dataset"]["source"] == "generated"
-    assert list(result["stages"]) == ["ingest", "raw_s3", "dynamodb", "warehouse"]
+    assert list(result["stages"]) == ["ingest", "raw_s3", "dynamodb", "warehouse", "batch"]
     for stage in result["stages"].values():
         assert (stage["in"], stage["stored"], stage["rejected"]) == (1500, 1500, 0)
         assert "problems" not in stage
+    assert result["stages"]["batch"]["processed"] == result["stages"]["batch"]["files"] > 0
