@@ -3,7 +3,6 @@ embedded AWS, declares what ecomlib builds step by step, and the stack it makes 
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import subprocess
@@ -28,11 +27,7 @@ def _policy(role: str) -> list:
     iam = aws.client("iam")
     names = iam.list_role_policies(RoleName=role)["PolicyNames"]
     document = iam.get_role_policy(RoleName=role, PolicyName=names[0])["PolicyDocument"]
-    if isinstance(document, str):  # moto keeps a stack's inline policy as Python text
-        try:
-            document = json.loads(document)
-        except ValueError:
-            document = ast.literal_eval(document)
+    document = json.loads(document) if isinstance(document, str) else document
     listed = lambda value: sorted(value) if isinstance(value, list) else [value]  # noqa: E731
     return sorted((s["Sid"], tuple(listed(s["Action"])), tuple(listed(s["Resource"])), json.dumps(s.get("Condition")))
                   for s in document["Statement"])

@@ -142,9 +142,13 @@ def _patch_cloudformation() -> None:
     stream. moto 5.2: the cluster gets a generated name and no roles (its physical id is
     empty, so deleting the stack leaves it behind) and ``Endpoint.Address`` is the whole
     endpoint map; Firehose resources are skipped without an error. Deleting a stack
-    leaves its REST API behind.
+    leaves its REST API behind, and a role's inline policies are kept as Python text
+    (``{'Version': ...}``), not JSON.
     """
+    import json
+
     from moto.apigateway.models import RestAPI, apigateway_backends
+    from moto.iam.models import Role
     from moto.core.common_models import CloudFormationModel
     from moto.firehose.models import firehose_backends
     from moto.redshift.models import Cluster, redshift_backends
@@ -185,6 +189,14 @@ def _patch_cloudformation() -> None:
             backend.delete_rest_api(resource_name)
 
     RestAPI.delete_from_cloudformation_json = classmethod(delete_rest_api)
+
+    original_put_policy = Role.put_policy
+
+    def put_policy(self, policy_name, policy_json):  # a stack's inline policy, kept as JSON text
+        return original_put_policy(self, policy_name, policy_json if isinstance(policy_json, str)
+                                   else json.dumps(policy_json))
+
+    Role.put_policy = put_policy
 
     class DeliveryStreamResource(CloudFormationModel):
         """``AWS::KinesisFirehose::DeliveryStream`` through moto's Firehose backend."""
