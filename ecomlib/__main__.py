@@ -101,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     down.set_defaults(func=_teardown)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    from ecomlib.preflight import NotConfirmed
+
+    try:
+        return args.func(args)
+    except NotConfirmed as refused:  # the real-account target, not confirmed: say what and why
+        print(refused, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -53,3 +53,11 @@ def test_plan_names_resources_with_the_prefix(monkeypatch):
     monkeypatch.setenv("ECOM_PREFIX", "shop")
     names = " ".join(preflight.plan()["names"])
     assert "shop-invoices" in names and "shop-warehouse" in names and "ecom-" not in names
+
+
+def test_the_command_line_stops_at_the_preflight(real_account, capsys):
+    from ecomlib.__main__ import main
+
+    assert main(["teardown", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "Preflight" in err and "ECOM_AWS_CONFIRM=111122223333" in err and "Traceback" not in err
