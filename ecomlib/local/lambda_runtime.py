@@ -59,18 +59,20 @@ class InvokeResult:
         return self.error is None
 
 
-@dataclass
+@dataclass(eq=False)
 class Worker:
     """One execution environment of one version of one function's code."""
 
     proc: subprocess.Popen
     log_stream: str
+    function: str = ""
     started: float = field(default_factory=time.monotonic)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def kill(self) -> None:
+        _live.discard(self)
         if self.alive():
             self.proc.kill()
         self.proc.wait()
@@ -90,6 +92,7 @@ class FunctionPool:
 
 
 _pools: dict[tuple, FunctionPool] = {}
+_live: set[Worker] = set()  # every worker process, busy or idle (see crash())
 _pools_lock = threading.Lock()
 
 
@@ -128,6 +131,26 @@ def _kill_all() -> None:
             for worker in pool.idle:
                 worker.kill()
             pool.idle.clear()
+
+
+def control(route: str, body: dict) -> dict | None:
+    """``faults/crash`` {"functions": [names] (default: all)}: see :func:`crash`."""
+    if route == "faults/crash":
+        return {"killed": crash(body.get("functions"))}
+    return None
+
+
+def crash(functions: list[str] | None = None) -> int:
+    """Kill the execution environments of ``functions`` (default: all) at once, busy ones
+    included, as if the machines running them failed. An invocation in flight ends with
+    ``Runtime.ExitError``, and its caller (a stream poller, API Gateway) handles that as on
+    AWS: the poller retries the batch from its checkpoint. Returns how many were killed."""
+    doomed = [w for w in list(_live) if functions is None or w.function in functions]
+    for worker in doomed:
+        if worker.alive():
+            worker.proc.kill()
+    log.warning("crashed %d execution environments", len(doomed))
+    return len(doomed)
 
 
 # ---- invoking -------------------------------------------------------------------------
@@ -350,7 +373,9 @@ def _spawn(fn) -> Worker:
         [sys.executable, "-m", "ecomlib.local.lambda_worker"],
         cwd=code, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
     )
-    return Worker(proc=proc, log_stream=log_stream)
+    worker = Worker(proc=proc, log_stream=log_stream, function=fn.function_name)
+    _live.add(worker)
+    return worker
 
 
 # ---- the moto patch -------------------------------------------------------------------
