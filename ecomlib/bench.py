@@ -67,7 +67,7 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
     pipelines.teardown_all()
 
     # Every pipeline deployed, the stream consumers switched off: rows wait in the stream.
-    start = time.perf_counter()
+    start = pipeline_started = time.perf_counter()
     url = ingest.deploy()
     raw_s3.deploy(enabled=False)
     dynamodb.deploy(enabled=False)
@@ -97,6 +97,9 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
         result[f"{name}_seconds"] = round(time.perf_counter() - start, 2)
         _log(f"bench: {name} drained in {result[f'{name}_seconds']} s")
 
+    # End to end: from the first deploy call to every store drained (the consumers drained
+    # one after another, so that each stage's own time is measured too).
+    result["end_to_end_seconds"] = round(time.perf_counter() - pipeline_started, 2)
     counts = reconcile()
     result["stream_records"] = ingest.stream_stats()["records"]
     result["reconciled"] = all(
@@ -105,8 +108,8 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
         for stage in ("raw_s3", "dynamodb", "warehouse"))
     result.update(_copy_versus_duckdb(df, raw_s3.bucket_name(), warehouse))
     result["invoice_get_p95_ms"] = _invoice_get_p95(api, df)
-    result["end_to_end_seconds"] = round(time.perf_counter() - t0, 2)
     result.update(_batch(df))
+    result["bench_seconds"] = round(time.perf_counter() - t0, 2)  # the whole run, extras included
     result["peak_rss_mb"] = _peak_rss_mb()
     return result
 
