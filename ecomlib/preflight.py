@@ -71,8 +71,16 @@ def _identity() -> tuple[str, str]:
     """(account id, region) of the credentials in use."""
     from ecomlib import aws
 
-    sts = aws.client("sts")
-    return sts.get_caller_identity()["Account"], sts.meta.region_name
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    try:
+        sts = aws.client("sts")
+        return sts.get_caller_identity()["Account"], sts.meta.region_name
+    except NoCredentialsError:
+        raise NotConfirmed("ECOM_TARGET=aws but no AWS credentials were found: run `aws configure` "
+                           "(or `aws sso login`), or set AWS_PROFILE to a configured profile") from None
+    except NoRegionError:
+        raise NotConfirmed("ECOM_TARGET=aws but no region is set: set ECOM_REGION (or AWS_REGION)") from None
 
 
 def ensure_confirmed() -> None:

@@ -200,3 +200,20 @@ def test_kinesis_reads_every_record_in_order_after_patch():
     kinesis.put_record(StreamName=stream, Data=b"late", PartitionKey="x")
     assert [r["Data"] for r in kinesis.get_records(ShardIterator=latest)["Records"]] == [b"late"]
     kinesis.delete_stream(StreamName=stream)
+
+
+def test_a_port_in_use_gets_a_clear_message(monkeypatch, tmp_path):
+    import socket
+
+    from ecomlib.local import server as local_server
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        monkeypatch.setenv("ECOM_HOME", str(tmp_path))
+        monkeypatch.setenv("ECOM_LOCAL_PORT", str(busy.getsockname()[1]))
+        with pytest.raises(local_server.LocalAWSError, match="already in use.*ECOM_LOCAL_PORT"):
+            local_server.start(timeout=30)
+    finally:
+        busy.close()

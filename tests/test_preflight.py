@@ -61,3 +61,16 @@ def test_the_command_line_stops_at_the_preflight(real_account, capsys):
     assert main(["teardown", "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "Preflight" in err and "ECOM_AWS_CONFIRM=111122223333" in err and "Traceback" not in err
+
+
+def test_missing_credentials_are_explained(monkeypatch, tmp_path):
+    monkeypatch.setenv("ECOM_TARGET", "aws")
+    monkeypatch.setenv("ECOM_REGION", "eu-west-1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(preflight, "_confirmed", set())
+    with pytest.raises(preflight.NotConfirmed, match="no AWS credentials were found"):
+        aws.client("s3")

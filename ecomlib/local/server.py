@@ -120,9 +120,15 @@ def start(timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
+                tail = _tail(_log_file())
+                if "Address already in use" in tail:
+                    raise LocalAWSError(
+                        f"port {s.local_port} on {HOST} is already in use (another program, or an "
+                        "embedded AWS started with another ECOM_HOME): set ECOM_LOCAL_PORT to a free "
+                        "port, or unset it to let the embedded AWS pick one")
                 raise LocalAWSError(
                     f"the embedded AWS exited at start (code {proc.returncode}); "
-                    f"see the end of {_log_file()}:\n{_tail(_log_file())}"
+                    f"see the end of {_log_file()}:\n{tail}"
                 )
             state = _read_state()
             if state and state.get("pid") == proc.pid and _healthy(state["endpoint"]):
