@@ -456,6 +456,47 @@ def test_copy_errors_are_reported_as_redshift_does(table, bucket):
     assert "Load into table" in error and f"s3://{bucket}/broken/part-0.json" in error
 
 
+def test_copy_of_many_objects_is_all_or_nothing_and_names_the_bad_object(table, bucket):
+    """JSON Lines objects are loaded together from one local file: a bad value or broken
+    JSON in any of them still fails the whole COPY, and the error names that object."""
+    cluster = table
+    paths = jsonpaths_file(bucket)
+    copy = (f"COPY firehose_transactions FROM 's3://{bucket}/many/' IAM_ROLE '{ROLE}' "
+            f"FORMAT AS JSON '{paths}' TIMEFORMAT 'auto'")
+    put(bucket, "many/part-0.json", json_lines(course_records(3)))
+    put(bucket, "many/part-1.json", "".join(json.dumps(r) for r in course_records(2, start=10)))  # {..}{..}
+    put(bucket, "many/part-2.json", json.dumps(course_records(1, start=20)[0]))  # no newline at the end
+    put(bucket, "many/part-3.json", json_lines(course_records(2, start=30)))
+    assert sql(cluster, copy)["described"]["ResultRows"] == 8
+    assert rows(sql(cluster, "SELECT row_id FROM firehose_transactions ORDER BY row_id")) == [
+        [r] for r in ["0", "1", "10", "11", "2", "20", "30", "31"]]
+    sql(cluster, "DELETE FROM firehose_transactions")
+
+    bad = course_records(3, start=40)
+    bad[1]["Quantity"] = "six"
+    put(bucket, "many/part-2.json", json_lines(bad))
+    out = run(cluster, copy)
+    assert out["status"] == "FAILED"
+    assert "Load into table 'firehose_transactions' failed. Check 'stl_load_errors'" in out["error"]
+    assert f"s3://{bucket}/many/part-2.json" in out["error"] and "column quantity" in out["error"]
+    assert "'six'" in out["error"]
+    assert scalar(cluster, "SELECT COUNT(*) FROM firehose_transactions") == 0
+
+    put(bucket, "many/part-2.json", '{"InvoiceNo": "1", "Quantity": \n')
+    rd = aws.client("redshift-data")
+    batch = rd.batch_execute_statement(
+        ClusterIdentifier=cluster, Database="dev", DbUser="awsuser",
+        Sqls=["INSERT INTO firehose_transactions (invoice_no, row_id) VALUES ('x', 'x')", copy])
+    described = wait(batch["Id"])["described"]
+    assert [s["Status"] for s in described["SubStatements"]] == ["FINISHED", "FAILED"]
+    error = described["SubStatements"][1]["Error"]
+    assert "Load into table" in error and f"s3://{bucket}/many/part-2.json" in error
+    assert scalar(cluster, "SELECT COUNT(*) FROM firehose_transactions") == 0  # the INSERT went too
+
+    put(bucket, "many/part-2.json", json_lines(course_records(1, start=50)))
+    assert sql(cluster, copy)["described"]["ResultRows"] == 8
+
+
 # ---- lifecycle -----------------------------------------------------------------------
 
 

@@ -19,7 +19,8 @@ short of AWS, this package fills the gap, and nothing outside this package does:
                        writes S3 objects and manifests, runs the Redshift COPY (moto
                        never reads the source and drops data bound for Redshift).
 ``warehouse``          a DuckDB database per Redshift cluster behind the Redshift Data
-                       API: Redshift SQL translated, COPY from S3 (moto answers canned rows).
+                       API (moto answers canned rows); ``redshift_sql`` translates and
+                       runs Redshift SQL, ``redshift_copy`` does COPY from S3.
 ``iam_enforcement``    gives functions their role's credentials and, when switched on,
                        denies what their role does not allow (moto checks nothing).
 ``scheduler``          fires scheduled EventBridge rules on time and invokes their Lambda
