@@ -85,3 +85,20 @@ def test_no_account_ids_arns_or_credentials_in_notebook_outputs():
             assert "123456789012" not in text, f"{where}: the account id"
             for pattern in SECRETS:
                 assert not pattern.search(text), f"{where}: something like a credential"
+
+
+def test_cells_that_create_resources_are_tagged_costs_money():
+    """On a real account these cells create billable resources: they carry the tag."""
+    import json
+
+    creates = re.compile(r"\b(deploy|deploy_all|deploy_function|deploy_stack|deploy_stage|ensure_[a-z_]+|"
+                         r"create_stream|create_bucket|create_table|create_delivery_stream|create_cluster|"
+                         r"create_function|create_rest_api|put_rule|create_event_source_mapping|create_queue)\(")
+    tagged = 0
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        for number, cell in enumerate(json.loads(path.read_text())["cells"]):
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and creates.search(source) and "teardown" not in source:
+                assert "costs-money" in cell["metadata"].get("tags", []), f"{path.name}, cell {number}"
+                tagged += 1
+    assert tagged > 20
