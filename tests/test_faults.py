@@ -46,19 +46,23 @@ def fresh():
 
 
 def test_consumers_crashing_mid_stream_lose_and_duplicate_nothing(fresh):
-    """Three crashes of every consumer environment while the rows stream in. Each batch in
-    flight fails and is retried from its shard's checkpoint; the writes it repeats are
-    idempotent (same S3 key, same DynamoDB items). (More crashes than a batch has retries,
+    """Three crashes of every consumer while the rows stream in: the consumers' execution
+    environments are killed (batches in flight fail and are retried from their shard's
+    checkpoint; the writes they repeat are idempotent: same S3 key, same DynamoDB items),
+    and Firehose loses the records it buffered (read again from its checkpoints, which
+    move only once a buffer is written). (More crashes than a batch has retries,
     MaximumRetryAttempts=3, would send it to the dead-letter queue, as on AWS.)"""
     df = data.load(rows=8_000)
     payload = client.to_payload_rows(df)
-    killed = []
+    killed, lost = [], []
 
     def crash_three_times() -> None:
         for _ in range(3):
             time.sleep(1.2)
-            killed.append(server.control("faults/crash", {"functions": [
-                "ecom-stream-to-s3", "ecom-stream-to-dynamodb"]})["killed"])
+            answer = server.control("faults/crash", {"functions": [
+                "ecom-stream-to-s3", "ecom-stream-to-dynamodb"], "firehose": True})
+            killed.append(answer["killed"])
+            lost.append(answer["firehose_records_lost_from_buffers"])
 
     crasher = threading.Thread(target=crash_three_times, daemon=True)
     crasher.start()
@@ -66,6 +70,7 @@ def test_consumers_crashing_mid_stream_lose_and_duplicate_nothing(fresh):
     crasher.join()
     assert summary.accepted == len(df)
     assert sum(killed) > 0, "no execution environment was ever killed"
+    assert sum(lost) > 0, "Firehose never had records to lose"
     pipelines.drain()
     stats = server.status()["pollers"]
     assert stats["dead_lettered"] == 0

@@ -83,6 +83,25 @@ def status() -> dict:
     return {"firehose": dict(_stats)}
 
 
+def control(route: str, body: dict) -> dict | None:
+    """``faults/crash`` with ``{"firehose": true}``: see :func:`crash`."""
+    if route == "faults/crash" and body.get("firehose"):
+        return {"firehose_records_lost_from_buffers": crash()}
+    return None
+
+
+def crash() -> int:
+    """Lose what Firehose holds in memory, as a failed delivery host would: the records
+    buffered but not yet delivered. What is durable on AWS stays: the checkpoints (which
+    move only when a buffer has been written) and the COPYs still to run. The next round
+    reads the lost records again from the checkpoints. Returns how many were dropped."""
+    with _work:  # between two rounds, never in the middle of a delivery
+        dropped = sum(len(buffer.records) for buffer in _buffers.values())
+        _buffers.clear()
+    log.warning("firehose crashed: %d buffered records dropped", dropped)
+    return dropped
+
+
 def _loop() -> None:
     while not _stop.wait(POLL_INTERVAL):
         try:

@@ -134,9 +134,10 @@ def _kill_all() -> None:
 
 
 def control(route: str, body: dict) -> dict | None:
-    """``faults/crash`` {"functions": [names] (default: all)}: see :func:`crash`."""
-    if route == "faults/crash":
-        return {"killed": crash(body.get("functions"))}
+    """``faults/crash`` ``{"functions": [names] or "all"}``: see :func:`crash`."""
+    if route == "faults/crash" and "functions" in body:
+        functions = body["functions"]
+        return {"killed": crash(None if functions == "all" else list(functions))}
     return None
 
 

@@ -286,9 +286,11 @@ class Serialised:
                 try:
                     size = int(environ.get("CONTENT_LENGTH") or 0)
                     request = json.loads(environ["wsgi.input"].read(size) or b"{}") if size else {}
+                    # Every component may act on a route (faults/crash reaches several).
                     for module in _components():
-                        if hasattr(module, "control") and answer is None:
-                            answer = module.control(route, request)
+                        part = module.control(route, request) if hasattr(module, "control") else None
+                        if part is not None:
+                            answer = {**(answer or {}), **part}
                 except (ValueError, LookupError) as exc:  # a bad request: say why
                     start_response("400 Bad Request", [("Content-Type", "application/json")])
                     return [json.dumps({"message": str(exc)}).encode()]
