@@ -87,6 +87,12 @@ def control(route: str, body: dict) -> dict | None:
     """``faults/crash`` with ``{"firehose": true}``: see :func:`crash`."""
     if route == "faults/crash" and body.get("firehose"):
         return {"firehose_records_lost_from_buffers": crash()}
+    if route == "faults/stop":  # stop reading the streams; what is buffered is lost
+        stop()
+        return {"firehose": "stopped", "firehose_records_lost_from_buffers": crash()}
+    if route == "faults/start":
+        start("")
+        return {"firehose": "started"}
     return None
 
 

@@ -62,7 +62,20 @@ def after_reset() -> None:
 
 
 def status() -> dict:
-    return {"pollers": dict(_stats)}
+    return {"pollers": {**_stats, "running": not _stop.is_set()}}
+
+
+def control(route: str, body: dict) -> dict | None:  # noqa: ARG001
+    """``faults/stop``: stop polling (records wait in the stream); ``faults/start``: resume
+    from the checkpoints."""
+    if route == "faults/stop":
+        stop()
+        return {"pollers": "stopped"}
+    if route == "faults/start":
+        with _work:  # the stopped loop has finished its round
+            start("")
+        return {"pollers": "started"}
+    return None
 
 
 def _loop() -> None:
