@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecomlib import data
+from ecomlib import data, synthetic
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail"
 REAL_FILE = data.REPO_ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_data.csv.xz"
@@ -41,9 +41,9 @@ TYPED_DTYPES = {
 def expected_stats() -> dict:
     """Targets for the generator: from the shared stats.json if present, else the module constants."""
     expected = dict(data.REAL_STATS)
-    expected["month_shares"] = _shares(data.MONTH_ROWS)
-    expected["hour_shares"] = _shares(data.HOUR_ROWS)
-    expected["weekday_shares"] = _shares(data.WEEKDAY_ROWS)
+    expected["month_shares"] = _shares(synthetic.MONTH_ROWS)
+    expected["hour_shares"] = _shares(synthetic.HOUR_ROWS)
+    expected["weekday_shares"] = _shares(synthetic.WEEKDAY_ROWS)
     if STATS_FILE.is_file():
         stats = json.loads(STATS_FILE.read_text())
         rows = stats["rows"]
@@ -293,7 +293,7 @@ def test_generated_is_sorted_like_the_real_file(generated):
     invoices["number"] = invoices["InvoiceNo"].str.lstrip("C").astype(int)
     assert invoices["number"].is_unique
     assert invoices.sort_values("number")["InvoiceDate"].is_monotonic_increasing  # grow with time
-    assert invoices["number"].min() == data.FIRST_INVOICE
+    assert invoices["number"].min() == synthetic.FIRST_INVOICE
 
 
 def test_generated_invoices_customers_and_products_are_consistent(generated):
@@ -312,7 +312,7 @@ def test_generated_invoices_customers_and_products_are_consistent(generated):
     assert (df.loc[no_text, "UnitPrice"] == 0).all() and df.loc[no_text, "CustomerID"].isna().all()
     # invented names only: colour + pattern + object, or a lower-case stock note
     products = sold["Description"].drop_duplicates()
-    assert products.str.split(" ").str[0].isin(data.COLOURS).all()
+    assert products.str.split(" ").str[0].isin(synthetic.COLOURS).all()
 
 
 def test_generated_time_pattern_matches_the_real_data(generated):
@@ -322,7 +322,7 @@ def test_generated_time_pattern_matches_the_real_data(generated):
     assert dates.max() == pd.Timestamp("2011-12-09 12:50")
     assert (dates.dt.day_of_week != 5).all()  # closed on Saturdays
     assert dates.dt.hour.between(6, 20).all()
-    assert not dates.dt.normalize().isin(data.CLOSED_DAYS).any()
+    assert not dates.dt.normalize().isin(synthetic.CLOSED_DAYS).any()
     months = dates.dt.strftime("%Y-%m").value_counts(normalize=True)
     diff = (months.reindex(expected["month_shares"].index, fill_value=0) - expected["month_shares"]).abs()
     assert diff.max() < 0.02, diff  # each month's share of rows within +-0.02
@@ -395,8 +395,8 @@ def test_generated_full_size_counts_are_like_the_real_data():
     counts = data.summary(df)
     assert abs(counts["invoices"] / data.REAL_STATS["invoices"] - 1) < 0.05  # 25,900 +- 5 %
     assert abs(counts["customers"] / data.REAL_STATS["customers"] - 1) < 0.05  # 4,372 +- 5 %
-    assert abs(df["StockCode"].nunique() / data.REAL_PRODUCTS - 1) < 0.05  # 4,070 +- 5 %
-    assert data.quality_report(df)["lines_per_invoice_max"] <= data.MAX_LINES
+    assert abs(df["StockCode"].nunique() / synthetic.REAL_PRODUCTS - 1) < 0.05  # 4,070 +- 5 %
+    assert data.quality_report(df)["lines_per_invoice_max"] <= synthetic.MAX_LINES
 
 
 # ---------------------------------------------------------------------------
