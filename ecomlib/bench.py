@@ -118,27 +118,14 @@ def _batch(df) -> dict:
     """The same rows as monthly files, loaded by the scheduled batch loader into fresh
     tables and warehouse: seconds from the first scheduled run to the last file loaded."""
     from ecomlib import pipelines
-    from ecomlib.pipelines import batch, dynamodb, warehouse
 
     pipelines.teardown_all()
-    with tempfile.TemporaryDirectory() as folder:
-        started = time.perf_counter()
-        paths = batch.monthly_files(df, folder)
-        files_seconds = time.perf_counter() - started
-        batch.deploy()
-        for path in paths:
-            batch.drop_file(path)
-        _log(f"bench: batch: {len(paths)} monthly files dropped; loading")
-        started = time.perf_counter()
-        runs = len(batch.run_until_done())
-        seconds = time.perf_counter() - started
-    _log(f"bench: batch loaded in {seconds:.1f} s ({runs} runs)")
-    lines, rows = dynamodb.line_ids(), warehouse.row_ids()
-    wanted = set(map(str, df.index))
-    exact = (set(lines) == wanted == set(rows) and set(lines.values()) == {1} and set(rows.values()) == {1})
-    return {"batch_files": len(paths), "batch_files_seconds": round(files_seconds, 2), "batch_runs": runs,
-            "batch_seconds": round(seconds, 2), "batch_rows_per_s": round(len(df) / seconds),
-            "batch_reconciled": exact}
+    _log("bench: batch: monthly files, loaded by the schedule")
+    stage = pipelines.run_batch(df)
+    _log(f"bench: batch loaded in {stage['seconds']} s ({stage['runs']} runs)")
+    return {"batch_files": stage["files"], "batch_runs": stage["runs"], "batch_seconds": stage["seconds"],
+            "batch_rows_per_s": round(len(df) / stage["seconds"]),
+            "batch_reconciled": stage["stored"] == stage["in"] == len(df) and stage["processed"] == stage["files"]}
 
 
 def _invoice_get_p95(base_url: str, df, requests_count: int = 1_000) -> float:

@@ -187,7 +187,7 @@ def ensure_log_group(function: str) -> str:
 
 def delete_function(function: str) -> None:
     """Delete the function, its log group and its role (missing ones are fine)."""
-    lam, iam, logs = aws.client("lambda"), aws.client("iam"), aws.client("logs")
+    lam, logs = aws.client("lambda"), aws.client("logs")
     try:
         lam.delete_function(FunctionName=function_name(function))
     except lam.exceptions.ResourceNotFoundException:
@@ -196,13 +196,30 @@ def delete_function(function: str) -> None:
         logs.delete_log_group(logGroupName=f"/aws/lambda/{function_name(function)}")
     except logs.exceptions.ResourceNotFoundException:
         pass
-    role = resource_name(function.replace("_", "-"), "role")
+    delete_role(resource_name(function.replace("_", "-"), "role"))
+
+
+def delete_role(role: str) -> None:
+    """Delete a role with its inline and attached policies (a missing one is fine)."""
+    iam = aws.client("iam")
     try:
         for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
             iam.delete_role_policy(RoleName=role, PolicyName=policy)
+        for policy in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=role, PolicyArn=policy["PolicyArn"])
         iam.delete_role(RoleName=role)
     except iam.exceptions.NoSuchEntityException:
         pass
+
+
+def function_logs(function: str) -> list[str]:
+    """Every line of the function's CloudWatch log, oldest first (all its log streams)."""
+    logs = aws.client("logs")
+    group = f"/aws/lambda/{function_name(function)}"
+    events = [(event["timestamp"], event["message"])
+              for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]
+              for event in logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])["events"]]
+    return [message for _, message in sorted(events)]
 
 
 # ---- API Gateway ----------------------------------------------------------------------
@@ -314,14 +331,23 @@ def ensure_bucket(name: str) -> str:
     return f"arn:aws:s3:::{name}"
 
 
+def delete_objects(bucket: str, prefix: str = "") -> None:
+    """Delete every object whose key starts with ``prefix`` (a missing bucket is fine)."""
+    s3 = aws.client("s3")
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:  # a page holds at most 1,000 keys: what DeleteObjects takes
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    except s3.exceptions.NoSuchBucket:
+        pass
+
+
 def empty_and_delete_bucket(name: str) -> None:
     """Delete every object of the bucket, then the bucket (a missing one is fine)."""
     s3 = aws.client("s3")
+    delete_objects(name)
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
         s3.delete_bucket(Bucket=name)
     except s3.exceptions.NoSuchBucket:
         pass

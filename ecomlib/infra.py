@@ -88,6 +88,16 @@ def deploy_stack(schedule: str = "rate(5 minutes)", public: bool = False) -> dic
     return outputs
 
 
+def lint() -> str:
+    """cfn-lint's findings on the template ("" when there are none)."""
+    import subprocess
+    import sys
+
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"  # installed beside this Python
+    result = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True)
+    return (result.stdout + result.stderr).strip() if result.returncode else ""
+
+
 def stack_status() -> str | None:
     """The stack's status (``CREATE_COMPLETE``...), or None if there is no stack."""
     cfn = aws.client("cloudformation")
@@ -105,19 +115,9 @@ def delete_stack() -> None:
         resources = cfn.describe_stack_resources(StackName=stack_name())["StackResources"]
         for resource in resources:
             if resource["ResourceType"] == "AWS::S3::Bucket" and resource.get("PhysicalResourceId"):
-                _empty(resource["PhysicalResourceId"])
+                dp.delete_objects(resource["PhysicalResourceId"])
         cfn.delete_stack(StackName=stack_name())
         cfn.get_waiter("stack_delete_complete").wait(StackName=stack_name(),
                                                       WaiterConfig={"Delay": 5, "MaxAttempts": 360})
     dp.empty_and_delete_bucket(code_bucket())
 
-
-def _empty(bucket: str) -> None:
-    s3 = aws.client("s3")
-    try:
-        keys = [{"Key": o["Key"]} for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-                for o in page.get("Contents", [])]
-    except s3.exceptions.NoSuchBucket:
-        return
-    for start in range(0, len(keys), 1000):
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[start:start + 1000], "Quiet": True})

@@ -19,6 +19,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from ecomlib import aws
+from ecomlib import deploy as dp
 from ecomlib.config import settings
 
 # Deletion order: each kind is deleted before the kinds it depends on.
@@ -95,9 +96,7 @@ def _ignore_missing(call: Callable[[], object]) -> None:
     try:
         call()
     except ClientError as error:
-        code = error.response["Error"]["Code"]
-        if "NotFound" not in code and code not in ("NoSuchEntity", "NoSuchBucket",
-                                                    "AWS.SimpleQueueService.NonExistentQueue"):
+        if "NotFound" not in error.response["Error"]["Code"]:  # ...NotFound, NotFoundFault, ...
             raise
 
 
@@ -132,49 +131,11 @@ def _stream(name: str) -> None:
         StreamName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150}))
 
 
-def _table(name: str) -> None:
-    ddb = aws.client("dynamodb")
-    _ignore_missing(lambda: ddb.delete_table(TableName=name))
-    ddb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
-
-
-def _queue(name: str) -> None:
-    sqs = aws.client("sqs")
-    _ignore_missing(lambda: sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"]))
-
-
-def _bucket(name: str) -> None:
-    s3 = aws.client("s3")
-    try:
-        versions = _pages(s3, "list_object_versions", "Versions", Bucket=name)
-        versions += _pages(s3, "list_object_versions", "DeleteMarkers", Bucket=name)
-        keys = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]
-        if not keys:
-            keys = [{"Key": o["Key"]} for o in _pages(s3, "list_objects_v2", "Contents", Bucket=name)]
-        for start in range(0, len(keys), 1000):
-            s3.delete_objects(Bucket=name, Delete={"Objects": keys[start:start + 1000], "Quiet": True})
-        s3.delete_bucket(Bucket=name)
-    except s3.exceptions.NoSuchBucket:
-        pass
-
-
 def _cluster(name: str) -> None:
     redshift = aws.client("redshift")
     _ignore_missing(lambda: redshift.delete_cluster(ClusterIdentifier=name, SkipFinalClusterSnapshot=True))
     _ignore_missing(lambda: redshift.get_waiter("cluster_deleted").wait(
         ClusterIdentifier=name, WaiterConfig={"Delay": 15, "MaxAttempts": 80}))
-
-
-def _role(name: str) -> None:
-    iam = aws.client("iam")
-    try:
-        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
-            iam.delete_role_policy(RoleName=name, PolicyName=policy)
-        for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
-            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
-        iam.delete_role(RoleName=name)
-    except iam.exceptions.NoSuchEntityException:
-        pass
 
 
 _DELETE: dict[str, Callable[[str], None]] = {
@@ -186,11 +147,11 @@ _DELETE: dict[str, Callable[[str], None]] = {
     "delivery_stream": lambda name: _ignore_missing(
         lambda: aws.client("firehose").delete_delivery_stream(DeliveryStreamName=name)),
     "stream": _stream,
-    "table": _table,
-    "queue": _queue,
-    "bucket": _bucket,
+    "table": dp.delete_table,
+    "queue": dp.delete_queue,
+    "bucket": dp.empty_and_delete_bucket,
     "cluster": _cluster,
     "security_group": lambda label: _ignore_missing(lambda: aws.client("ec2").delete_security_group(
         GroupId=label.rsplit("(", 1)[1].rstrip(")"))),
-    "role": _role,
+    "role": dp.delete_role,
 }

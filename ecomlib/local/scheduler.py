@@ -39,7 +39,6 @@ import fnmatch
 import json
 import logging
 import threading
-import time
 from collections import deque
 from datetime import datetime, timedelta, timezone
 
@@ -231,9 +230,10 @@ def _permitted(function_arn: str, rule_arn: str) -> bool:
         if (statement.get("Effect", "Allow") != "Allow" or "events.amazonaws.com" not in text
                 or not any(a in ("lambda:InvokeFunction", "lambda:*", "*") for a in actions)):
             continue
-        source = json.dumps(statement.get("Condition", {}))
-        arns = [part for part in source.split('"') if part.startswith("arn:")]
-        if not arns or any(fnmatch.fnmatchcase(rule_arn, pattern) for pattern in arns):
+        # {"ArnLike": {"AWS:SourceArn": "arn:aws:events:...:rule/name"}}, if any
+        arns = [arn for test in statement.get("Condition", {}).values()
+                for key, arn in test.items() if key.lower() == "aws:sourcearn"]
+        if not arns or any(fnmatch.fnmatchcase(rule_arn, arn) for arn in arns):
             return True
     return False
 

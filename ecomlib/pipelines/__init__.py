@@ -69,7 +69,7 @@ def run(df: pd.DataFrame, log=print) -> dict:
 
 def run_batch(df: pd.DataFrame) -> dict:
     """Drop ``df`` as monthly CSV files, let the scheduled loader load them, and count:
-    ``{"in", "stored", "rejected", "files", "processed", "failed", "seconds"}``.
+    ``{"in", "stored", "rejected", "files", "processed", "failed", "runs", "seconds"}``.
 
     "stored" counts the rows found exactly once in both the tables and the warehouse:
     rows the stream already delivered are overwritten with themselves, not added.
@@ -84,7 +84,7 @@ def run_batch(df: pd.DataFrame) -> dict:
         for path in paths:
             batch.drop_file(path)
     started = time.perf_counter()
-    batch.run_until_done()
+    runs = len(batch.run_until_done())
     seconds = time.perf_counter() - started
     listing = batch.files()
     names = {path.name for path in paths}
@@ -94,7 +94,7 @@ def run_batch(df: pd.DataFrame) -> dict:
     rejected = sum(batch.report(name)["rejected"] for name in names & set(listing["failed"]))
     return {"in": len(df), "stored": stored, "rejected": rejected, "files": len(paths),
             "processed": len(names & set(listing["processed"])), "failed": len(names & set(listing["failed"])),
-            "seconds": round(seconds, 2)}
+            "runs": runs, "seconds": round(seconds, 2)}
 
 
 def drain(timeout: float = 300) -> dict:

@@ -292,7 +292,7 @@ def run_until_done(max_runs: int = 50) -> list[dict]:
 def teardown() -> None:
     """Remove the schedule, the loader, its roles and everything under batch/ (the
     tables, the warehouse and the bucket belong to their own pipelines)."""
-    events, lam, iam, s3 = (aws.client(name) for name in ("events", "lambda", "iam", "s3"))
+    events = aws.client("events")
     try:
         events.remove_targets(Rule=rule_name(), Ids=["batch-loader"])
         events.delete_rule(Name=rule_name())
@@ -308,16 +308,5 @@ def teardown() -> None:
             redshift.modify_cluster_iam_roles(ClusterIdentifier=wh.cluster_id(), RemoveIamRoles=arns)
     except redshift.exceptions.ClusterNotFoundFault:
         pass
-    try:
-        iam.delete_role_policy(RoleName=role, PolicyName="least-privilege")
-        iam.delete_role(RoleName=role)
-    except iam.exceptions.NoSuchEntityException:
-        pass
-    try:
-        keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket_name(), Prefix=PREFIX)
-                for item in page.get("Contents", [])]
-    except s3.exceptions.NoSuchBucket:
-        return
-    for start in range(0, len(keys), 1000):
-        s3.delete_objects(Bucket=bucket_name(),
-                          Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+    dp.delete_role(role)
+    dp.delete_objects(bucket_name(), PREFIX)

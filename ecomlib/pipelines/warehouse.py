@@ -248,13 +248,7 @@ def teardown(delete_cluster: bool = True) -> None:
         firehose.delete_delivery_stream(DeliveryStreamName=delivery_stream_name())
     except firehose.exceptions.ResourceNotFoundException:
         pass
-    iam = aws.client("iam")
-    role = resource_name("firehose", "role")
-    try:
-        iam.delete_role_policy(RoleName=role, PolicyName="least-privilege")
-        iam.delete_role(RoleName=role)
-    except iam.exceptions.NoSuchEntityException:
-        pass
+    dp.delete_role(resource_name("firehose", "role"))
     dp.empty_and_delete_bucket(bucket_name())
     if delete_cluster:
         redshift = aws.client("redshift")
