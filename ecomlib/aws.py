@@ -13,6 +13,7 @@ import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 
+from ecomlib import preflight
 from ecomlib.config import settings
 
 # Credentials for the embedded AWS and the `endpoint` target. They are not real, so
@@ -53,9 +54,7 @@ def client(service: str) -> BaseClient:
     """
     s = settings()
     if s.target == "aws" and service != "sts":  # STS only tells who we are: the preflight uses it
-        from ecomlib import preflight
-
-        preflight.ensure_confirmed()
+        preflight.ensure_confirmed(identity)
     url = endpoint_url()
     key = (service, s.target, url, s.region)
     with _lock:
@@ -70,6 +69,21 @@ def client(service: str) -> BaseClient:
             )
             _clients[key] = session().client(service, endpoint_url=url, config=config)
         return _clients[key]
+
+
+def identity() -> tuple[str, str]:
+    """(account id, region) of the credentials in use, asked of STS (what the preflight shows)."""
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    try:
+        sts = client("sts")
+        return sts.get_caller_identity()["Account"], sts.meta.region_name
+    except NoCredentialsError:
+        raise preflight.NotConfirmed(
+            "ECOM_TARGET=aws but no AWS credentials were found: run `aws configure` "
+            "(or `aws sso login`), or set AWS_PROFILE to a configured profile") from None
+    except NoRegionError:
+        raise preflight.NotConfirmed("ECOM_TARGET=aws but no region is set: set ECOM_REGION (or AWS_REGION)") from None
 
 
 def region() -> str:

@@ -47,8 +47,8 @@ def run(dataset: str | Path | None = None, rows: int | None = None,
 
 def _measure(dataset, rows, row_per_request_rows) -> dict:
     from ecomlib import deploy as dp
-    from ecomlib import pipelines
-    from ecomlib.pipelines import dynamodb, ingest, invoice_api, raw_s3
+    from ecomlib import pipelines, registry
+    from ecomlib.pipelines import ingest, raw_s3
     from ecomlib.pipelines import warehouse
     from ecomlib.reconcile import reconcile
 
@@ -68,11 +68,10 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
 
     # Every pipeline deployed, the stream consumers switched off: rows wait in the stream.
     start = pipeline_started = time.perf_counter()
-    url = ingest.deploy()
-    raw_s3.deploy(enabled=False)
-    dynamodb.deploy(enabled=False)
-    api = invoice_api.deploy()
-    warehouse.deploy()  # Firehose reads from LATEST: it must exist before the data is sent
+    # (Firehose reads from LATEST: the warehouse pipeline is deployed before the data is sent)
+    deployed = {p.name: p.module.deploy(**({"enabled": False} if p.mappings else {}))
+                for p in registry.PIPELINES if p.with_the_others}
+    url, api = deployed["ingest"], deployed["invoice_api"]
     result["deploy_seconds"] = round(time.perf_counter() - start, 2)
 
     _log(f"bench: sending {len(payload):,} rows in batches (Firehose delivering meanwhile)")
@@ -89,7 +88,7 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
         "row_per_request_rows_per_s": round(baseline.rows_per_s),
         "ingest_speedup_vs_row_per_request": round(batched.rows_per_s / baseline.rows_per_s, 1),
     })
-    for name, function in (("raw_s3", raw_s3.FUNCTION), ("dynamodb", dynamodb.FUNCTION)):
+    for name, function in ((p.name, m.function) for p in registry.PIPELINES for m in p.mappings):
         _log(f"bench: draining the stream into {name}")
         start = time.perf_counter()
         dp.enable_stream_mappings(function)
@@ -105,7 +104,7 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
     result["reconciled"] = all(
         counts[stage]["stored"] == counts[stage]["in"] == batched.accepted
         and not (counts[stage]["missing"] or counts[stage]["duplicated"] or counts[stage]["unexpected"])
-        for stage in ("raw_s3", "dynamodb", "warehouse"))
+        for stage in registry.stores())
     result.update(_copy_versus_duckdb(df, raw_s3.bucket_name(), warehouse))
     result["invoice_get_p95_ms"] = _invoice_get_p95(api, df)
     result.update(_batch(df))
@@ -117,11 +116,11 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
 def _batch(df) -> dict:
     """The same rows as monthly files, loaded by the scheduled batch loader into fresh
     tables and warehouse: seconds from the first scheduled run to the last file loaded."""
-    from ecomlib import pipelines
+    from ecomlib import demo, pipelines
 
     pipelines.teardown_all()
     _log("bench: batch: monthly files, loaded by the schedule")
-    stage = pipelines.run_batch(df)
+    stage = demo.run_batch(df)
     _log(f"bench: batch loaded in {stage['seconds']} s ({stage['runs']} runs)")
     return {"batch_files": stage["files"], "batch_runs": stage["runs"], "batch_seconds": stage["seconds"],
             "batch_rows_per_s": round(len(df) / stage["seconds"]),
@@ -152,7 +151,7 @@ def _copy_versus_duckdb(df, bucket: str, warehouse) -> dict:
     reading the same rows from a CSV file directly into a table, for the ratio."""
     import duckdb
 
-    from ecomlib import warehouse as wh
+    from ecomlib import redshift as wh
 
     wh.execute(warehouse.TABLE_DDL.replace(warehouse.TABLE, "copy_bench", 1))
     started = time.perf_counter()

@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ecomlib import registry
+
 # --------------------------------------------------------------------------------------
 # Prices
 # --------------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ SHARD_WRITE_BYTES_PER_SECOND = 1_000_000
 SHARD_READ_BYTES_PER_SECOND = 2_000_000  # shared by every consumer without enhanced fan-out
 PUT_PAYLOAD_UNIT_BYTES = 25 * KB
 MAX_RECORD_BYTES = 1_000_000  # the ingest function splits a bigger invoice into parts
-STREAM_READERS = 3  # stream_to_s3, stream_to_dynamodb and Firehose each read every record
+STREAM_READERS = registry.stream_readers()  # stream_to_s3, stream_to_dynamodb and Firehose each read every record
 
 # Firehose bills each record rounded up to 5 KB; it buffers 5 MiB or 60 s per object.
 FIREHOSE_ROUNDING_BYTES = 5 * KB
@@ -139,11 +141,9 @@ FIREHOSE_BUFFER_BYTES = 5 * 1024 * 1024
 FIREHOSE_BUFFER_SECONDS = 60
 FIREHOSE_S3_OBJECTS_PER_DELIVERY = 2  # the data object and the COPY manifest
 
-# Kinesis event source mappings, as ecomlib.pipelines deploys them (batch size, window s).
+# Kinesis event source mappings, as declared in ecomlib.registry (batch size, window s).
 STREAM_MAPPINGS: dict[str, tuple[int, float]] = {
-    "stream_to_s3": (500, 5.0),
-    "stream_to_dynamodb": (100, 1.0),
-}
+    m.function: (m.batch_size, float(m.window_seconds)) for m in registry.mappings()}
 LAMBDA_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # a batch never carries more than this
 
 # DynamoDB items (see lambda_src/stream_to_dynamodb): per invoice part an Invoices item
@@ -195,13 +195,10 @@ class Function:
     ms_per_item: float
 
 
-# Memory as ecomlib.pipelines deploys the functions; durations are assumptions.
+# Memory and assumed durations as declared in ecomlib.registry.
 FUNCTIONS: dict[str, Function] = {
-    "ingest_api": Function(256, ms_per_invocation=40, ms_per_item=0.2),  # + one PutRecords
-    "stream_to_s3": Function(256, ms_per_invocation=60, ms_per_item=0.05),  # one S3 PUT
-    "stream_to_dynamodb": Function(512, ms_per_invocation=20, ms_per_item=4.0),  # 2 items
-    "invoice_api": Function(256, ms_per_invocation=15, ms_per_item=0.0),  # one Query
-}
+    f.folder: Function(f.memory_mb, ms_per_invocation=f.ms_per_invocation, ms_per_item=f.ms_per_item)
+    for f in registry.functions()}
 
 SERVICES = ("Kinesis Data Streams", "Lambda", "API Gateway", "DynamoDB", "Firehose", "S3",
             "Redshift", "CloudWatch Logs")

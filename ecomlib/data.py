@@ -55,22 +55,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-COLUMNS: list[str] = [
-    "InvoiceNo",
-    "StockCode",
-    "Description",
-    "Quantity",
-    "InvoiceDate",
-    "UnitPrice",
-    "CustomerID",
-    "Country",
-]
-TEXT_COLUMNS = ["InvoiceNo", "StockCode", "Description", "CustomerID", "Country"]
-TEXT = "str"  # pandas' string dtype for all text columns
+from ecomlib import synthetic
+# The columns, the typed frame and the reference figures live one layer down (``schema``),
+# shared with the generator; they stay reachable here as ``data.COLUMNS``, ``data.parse``...
+from ecomlib.schema import (COLUMNS, DATE_FORMAT, DEFAULT_ROWS, DEFAULT_SEED, REAL_STATS, TEXT,  # noqa: F401
+                            TEXT_COLUMNS, parse)
 
 REPO_ROOT: Path = Path(__file__).resolve().parents[1]
-DEFAULT_ROWS = 20_000
-DEFAULT_SEED = 42
 GENERATOR_VERSION = 1  # part of the cached file name: bump it when generate() changes
 
 UCI_URL = "https://archive.ics.uci.edu/static/public/352/online+retail.zip"
@@ -82,7 +73,6 @@ CITATION: str = (
 )
 
 ENCODING = "ISO-8859-1"
-DATE_FORMAT = "%m/%d/%Y %H:%M"  # how the CSV spells dates: 12/1/2010 8:26
 ENV_VAR = "ECOM_DATASET"
 
 
@@ -162,46 +152,6 @@ def read_csv(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
     else:
         raw = _read_raw(path, nrows)  # pandas unpacks .xz/.gz/.bz2 by file extension
     return parse(raw)
-
-
-def _text(column: pd.Series) -> pd.Series:
-    return column.astype(TEXT)
-
-
-def _dates(column: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(column):
-        dates = column
-    else:
-        try:
-            dates = pd.to_datetime(column, format=DATE_FORMAT)
-        except ValueError:
-            # e.g. "2010-12-01 08:26:00" from a spreadsheet read as text
-            dates = pd.to_datetime(column, format="ISO8601")
-    return dates.astype("datetime64[ns]")
-
-
-def parse(df: pd.DataFrame) -> pd.DataFrame:
-    """Type a raw frame of strings (as read with dtype=str) into the course's typed frame.
-
-    Numbers and dates that are already typed (e.g. from a spreadsheet) are accepted too.
-    """
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"Missing columns {missing}; expected the Kaggle layout {COLUMNS}")
-    df = df.reset_index(drop=True)
-    customer = _text(df["CustomerID"]).str.replace(r"\.0*$", "", regex=True)  # 12345.0 -> 12345
-    return pd.DataFrame(
-        {
-            "InvoiceNo": _text(df["InvoiceNo"]),
-            "StockCode": _text(df["StockCode"]),
-            "Description": _text(df["Description"]),
-            "Quantity": pd.to_numeric(df["Quantity"]).astype("int64"),
-            "InvoiceDate": _dates(df["InvoiceDate"]),
-            "UnitPrice": pd.to_numeric(df["UnitPrice"]).astype("float64").round(3),
-            "CustomerID": customer,
-            "Country": _text(df["Country"]),
-        },
-    )
 
 
 def _price_text(price: float) -> str:
@@ -436,31 +386,7 @@ def download(url: str = UCI_URL, dest: str | Path | None = None, timeout: float 
 # Synthetic data
 # ---------------------------------------------------------------------------
 
-# Headline numbers of the real data (541,909 rows), for checks and notebooks.
-REAL_STATS = {
-    "rows": 541_909,
-    "invoices": 25_900,
-    "customers": 4_372,
-    "revenue": Decimal("9747747.934"),
-    "cancellation_invoice_share": 0.148108,
-    "missing_customer_share": 0.249267,
-    "missing_description_share": 0.002683,
-    "zero_price_share": 2515 / 541_909,
-    "returns_not_cancelled_share": 1336 / 541_909,
-    "duplicate_share": 5268 / 541_909,
-    "repeated_pair_share": 10684 / 541_909,
-    "uk_row_share": 0.91432,
-    "lines_per_invoice_median": 10,
-    "single_line_invoice_share": 0.225521,
-    "invoices_per_customer_median": 3,
-    "quantity_quantiles": {0.5: 3, 0.75: 10, 0.9: 24, 0.99: 100},
-    "unitprice_quantiles": {0.25: 1.25, 0.5: 2.08, 0.75: 4.13, 0.9: 7.95, 0.99: 18.0},
-}
-
-
 def generate(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """Seeded synthetic data shaped like the real data, as the typed frame (see
     :mod:`ecomlib.synthetic`). The same ``rows`` and ``seed`` give the same frame."""
-    from ecomlib import synthetic
-
     return synthetic.generate(rows, seed)

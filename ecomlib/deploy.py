@@ -21,7 +21,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from ecomlib import aws
+from ecomlib import aws, registry
 from ecomlib.config import resource_name, settings
 
 LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
@@ -138,9 +138,14 @@ def role_policy(function: str) -> dict:
 
 
 def deploy_function(function: str, role_arn: str, environment: dict[str, str],
-                    timeout: int = 30, memory: int = 256) -> dict:
+                    timeout: int | None = None, memory: int | None = None) -> dict:
     """Create ``lambda_src/<function>`` as a Lambda function, or update its code and
-    configuration if it exists. Returns the function's configuration once it is ready."""
+    configuration if it exists. Returns the function's configuration once it is ready.
+    ``timeout`` (s) and ``memory`` (MB) default to the function's declaration
+    (``ecomlib.registry``)."""
+    declared = registry.function(function)
+    timeout = declared.timeout_s if timeout is None else timeout
+    memory = declared.memory_mb if memory is None else memory
     lam = aws.client("lambda")
     name = function_name(function)
     config = dict(

@@ -19,11 +19,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ecomlib import aws, deploy as dp
+from ecomlib import aws, deploy as dp, registry
 from ecomlib.config import resource_name, settings
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "template.yaml"
-FUNCTIONS = ["ingest_api", "stream_to_s3", "stream_to_dynamodb", "invoice_api", "batch_loader"]
+FUNCTIONS = [f.folder for f in registry.functions()]
 
 
 def stack_name() -> str:

@@ -12,28 +12,63 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Callable
 
 import pandas as pd
 
+from ecomlib import registry
 from ecomlib.config import settings
 
 CONFIRM_SETTING = "ECOM_AWS_CONFIRM"
 
-# What the notebooks create on a real account (names start with the prefix).
-RESOURCES = [
-    ("Kinesis data stream", "{p}-invoices", "2 shards, billed per shard-hour"),
-    ("API Gateway REST API", "{p}-api", "per request"),
-    ("Lambda functions", "{p}-ingest-api, {p}-stream-to-s3, {p}-stream-to-dynamodb, {p}-invoice-api, "
-     "{p}-batch-loader", "per request and GB-second"),
-    ("IAM roles", "one per function, {p}-firehose-role, {p}-warehouse-copy-role", "free"),
-    ("S3 buckets", "{p}-datalake-<account>, {p}-firehose-<account>", "per GB-month and request"),
-    ("DynamoDB tables", "{p}-invoices-table, {p}-customers-table", "on demand: per request"),
-    ("SQS queues", "dead-letter queues {p}-*-dlq", "per request"),
-    ("Kinesis Data Firehose", "{p}-to-warehouse", "per GB ingested"),
-    ("Redshift cluster", "{p}-warehouse, one ra3.large node", "per node-hour, the biggest cost"),
-    ("EventBridge rule", "{p}-batch-schedule", "free"),
-    ("CloudWatch log groups", "/aws/lambda/{p}-*", "per GB ingested"),
+# How each kind of resource is billed, in the order the preflight lists them (the names
+# come from ecomlib.registry). Summaries: "glob" lists the names as one pattern
+# ("{p}-*-dlq"); a text is written before the names.
+KINDS: list[tuple[str, str, str]] = [
+    ("Kinesis data stream", "2 shards, billed per shard-hour", ""),
+    ("API Gateway REST API", "per request", ""),
+    ("Lambda functions", "per request and GB-second", ""),
+    ("IAM roles", "free", "one per function, "),
+    ("S3 buckets", "per GB-month and request", ""),
+    ("DynamoDB tables", "on demand: per request", ""),
+    ("SQS queues", "per request", "dead-letter queues glob"),
+    ("Kinesis Data Firehose", "per GB ingested", ""),
+    ("Redshift cluster", "per node-hour, the biggest cost", ""),
+    ("EventBridge rule", "free", ""),
+    ("CloudWatch log groups", "per GB ingested", "glob"),
 ]
+
+
+def _glob(names: list[str]) -> str:
+    """Several names as one pattern: their common start and end around a ``*``."""
+    if len(names) == 1:
+        return names[0]
+    start = os.path.commonprefix(names)
+    end = os.path.commonprefix([n[len(start):][::-1] for n in names])[::-1]
+    return f"{start}*{end}"
+
+
+def _resources() -> list[tuple[str, str, str]]:
+    """(kind, names, how it is billed) of everything the pipelines of the registry create."""
+    names: dict[str, list[str]] = {kind: [] for kind, _, _ in KINDS}
+    for pipeline in registry.PIPELINES:
+        for function in pipeline.functions:
+            names["Lambda functions"].append(f"{{p}}-{function.name}")
+            names["CloudWatch log groups"].append(f"/aws/lambda/{{p}}-{function.name}")
+        for resource in pipeline.resources:
+            shown = f"{resource.name}, {resource.note}" if resource.note else resource.name
+            if shown not in names[resource.kind]:
+                names[resource.kind].append(shown)
+    rows = []
+    for kind, billed, summary in KINDS:
+        if names[kind]:
+            listed = _glob(names[kind]) if summary.endswith("glob") else ", ".join(names[kind])
+            rows.append((kind, summary.removesuffix("glob") + listed, billed))
+    return rows
+
+
+# What the notebooks create on a real account (names start with the prefix).
+RESOURCES = _resources()
 
 _confirmed: set[tuple[str, str]] = set()
 _lock = threading.Lock()
@@ -46,7 +81,7 @@ class NotConfirmed(RuntimeError):
 def plan(prefix: str | None = None) -> pd.DataFrame:
     """What the course creates on a real account, with how each thing is billed."""
     p = prefix or settings().prefix
-    return pd.DataFrame([{"resource": kind, "names": names.format(p=p), "billed": billed}
+    return pd.DataFrame([{"resource": kind, "names": registry.name(names, p), "billed": billed}
                          for kind, names, billed in RESOURCES])
 
 
@@ -67,28 +102,19 @@ def report(account: str, region: str) -> str:
     return "\n".join(lines)
 
 
-def _identity() -> tuple[str, str]:
-    """(account id, region) of the credentials in use."""
-    from ecomlib import aws
-
-    from botocore.exceptions import NoCredentialsError, NoRegionError
-
-    try:
-        sts = aws.client("sts")
-        return sts.get_caller_identity()["Account"], sts.meta.region_name
-    except NoCredentialsError:
-        raise NotConfirmed("ECOM_TARGET=aws but no AWS credentials were found: run `aws configure` "
-                           "(or `aws sso login`), or set AWS_PROFILE to a configured profile") from None
-    except NoRegionError:
-        raise NotConfirmed("ECOM_TARGET=aws but no region is set: set ECOM_REGION (or AWS_REGION)") from None
-
-
-def ensure_confirmed() -> None:
+def ensure_confirmed(identity: Callable[[], tuple[str, str]] | None = None) -> None:
     """Return if the target is not a real account, or the account is confirmed; else
-    raise :class:`NotConfirmed` with the preflight and how to confirm."""
+    raise :class:`NotConfirmed` with the preflight and how to confirm.
+
+    ``identity()`` answers (account id, region) of the credentials in use: ``ecomlib.aws``
+    passes its own, so this module needs no AWS client (and ``aws`` is the layer below).
+    """
     if settings().target != "aws":
         return
-    account, region = _identity()
+    if identity is None:
+        from_aws = "ensure_confirmed(identity) needs the identity of the credentials: see ecomlib.aws.identity"
+        raise TypeError(from_aws)
+    account, region = identity()
     with _lock:
         if (account, region) in _confirmed:
             return

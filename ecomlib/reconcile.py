@@ -1,8 +1,9 @@
 """Account for every row: where each accepted row is stored, or why it is not.
 
-``reconcile()`` compares the rows in the stream with the lines in the raw zone (S3), in
-the serving tables (DynamoDB) and in the warehouse (Redshift): each should hold every
-stream row exactly once. Rows
+``reconcile()`` compares the rows in the stream with the rows each storing pipeline of
+``ecomlib.registry`` holds (the raw zone in S3, the serving tables in DynamoDB, the
+warehouse in Redshift), counted by the pipeline's declared function: each should hold
+every stream row exactly once. Rows
 that a pipeline gave up on are described in its dead-letter queue;
 ``dead_lettered_rows()`` turns those descriptions back into the rows themselves.
 """
@@ -14,8 +15,9 @@ from collections import Counter
 
 from botocore.exceptions import ClientError
 
-from ecomlib import aws
-from ecomlib.pipelines import dynamodb, ingest, raw_s3, warehouse
+from ecomlib import aws, registry
+from ecomlib.config import settings
+from ecomlib.pipelines import ingest
 
 
 def dead_letters(queue_name: str) -> list[dict]:
@@ -72,42 +74,40 @@ def _compare(stream_ids: Counter, stored: Counter, dead: list[dict]) -> dict:
     }
 
 
-def _exists(stage: str) -> bool:
-    """Whether a stage's store exists (a pipeline not deployed has nothing to reconcile)."""
+def _exists(store: registry.Resource) -> bool:
+    """Whether a pipeline's store exists (a pipeline not deployed has nothing to reconcile)."""
+    name = registry.name(store.name, settings().prefix, aws.account_id() if "{account}" in store.name else "")
+    check = {"S3 buckets": lambda: aws.client("s3").head_bucket(Bucket=name),
+             "DynamoDB tables": lambda: aws.client("dynamodb").describe_table(TableName=name),
+             "Redshift cluster": lambda: aws.client("redshift").describe_clusters(ClusterIdentifier=name)}
     try:
-        if stage == "raw_s3":
-            aws.client("s3").head_bucket(Bucket=raw_s3.bucket_name())
-        elif stage == "dynamodb":
-            aws.client("dynamodb").describe_table(TableName=dynamodb.invoices_table())
-        elif stage == "warehouse":
-            from ecomlib import warehouse as wh
-
-            aws.client("redshift").describe_clusters(ClusterIdentifier=wh.cluster_id())
+        check[store.kind]()
     except ClientError:
         return False
     return True
 
 
-def reconcile(stages: tuple[str, ...] = ("raw_s3", "dynamodb", "warehouse")) -> dict:
-    """Per stage: distinct rows in the stream, how many are stored, how many were given up
-    on (dead-lettered), and examples of rows missing, stored more often than sent, or
-    stored without being in the stream. Empty lists: every row is accounted for once.
+def stored_ids(pipeline: str) -> Counter:
+    """How many times each RowId is stored by ``pipeline`` (its declared counting function)."""
+    declared = registry.get(pipeline)
+    return Counter(getattr(declared.module, declared.count)())
+
+
+def reconcile(stages: tuple[str, ...] | None = None) -> dict:
+    """Per stage (every pipeline that stores the stream's rows, see ``registry.stores()``):
+    distinct rows in the stream, how many are stored, how many were given up on
+    (dead-lettered), and examples of rows missing, stored more often than sent, or stored
+    without being in the stream. Empty lists: every row is accounted for once.
     Stages whose store does not exist (pipeline not deployed) are left out."""
     rows = ingest.read_stream()
     stream_ids = Counter(r["RowId"] for r in rows if r.get("RowId") is not None)
     result = {"stream": {"rows": sum(stream_ids.values()), "distinct_row_ids": len(stream_ids),
                          "unreadable": len(rows) - sum(stream_ids.values())}}
-    for stage in stages:
-        if not _exists(stage):
+    for stage in stages or registry.stores():
+        pipeline = registry.get(stage)
+        if not _exists(pipeline.stores):
             continue
-        if stage == "raw_s3":
-            result[stage] = _compare(stream_ids, Counter(raw_s3.row_ids()),
-                                     dead_lettered_rows(raw_s3.dead_letter_queue()))
-        elif stage == "dynamodb":
-            result[stage] = _compare(stream_ids, dynamodb.line_ids(),
-                                     dead_lettered_rows(dynamodb.dead_letter_queue()))
-        elif stage == "warehouse":
-            # Firehose has no dead-letter queue: a COPY it gives up on leaves its manifest
-            # under errors/ in its bucket, and those rows show up here as missing.
-            result[stage] = _compare(stream_ids, Counter(warehouse.row_ids()), [])
+        queue = pipeline.dead_letter_queue
+        dead = dead_lettered_rows(registry.name(queue, settings().prefix)) if queue else []
+        result[stage] = _compare(stream_ids, stored_ids(stage), dead)
     return result

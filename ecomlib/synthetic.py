@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ecomlib.data import COLUMNS, DEFAULT_ROWS, DEFAULT_SEED, REAL_STATS, parse
+from ecomlib.schema import COLUMNS, DEFAULT_ROWS, DEFAULT_SEED, REAL_STATS, parse
 
 # ---------------------------------------------------------------------------
 # Synthetic data: constants measured on the real data (aggregates only)

@@ -30,6 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch, Rectangle
 
+from ecomlib import registry
 from ecomlib.data import line_total_milli
 
 GREY = "#b9b9b9"
@@ -61,15 +62,8 @@ KIND_COLOURS = {
     "database": "#c9dbf2",
 }
 
-# The six pipelines: number -> (name, colour).
-PIPELINES: dict[int, tuple[str, str]] = {
-    1: ("Ingestion", "#1f77b4"),
-    2: ("Stream to raw S3", "#2ca02c"),
-    3: ("Stream to DynamoDB", "#9467bd"),
-    4: ("Visualization API", "#d62728"),
-    5: ("Warehouse", "#ff7f0e"),
-    6: ("Batch", "#8c564b"),
-}
+# The pipelines of ecomlib.registry: number -> (title, colour).
+PIPELINES: dict[int, tuple[str, str]] = {p.number: (p.diagram.title, p.diagram.colour) for p in registry.PIPELINES}
 
 
 @dataclass(frozen=True)
@@ -107,20 +101,10 @@ BOXES: dict[str, Box] = {
     "dashboards": Box(13.3, 1.7, "Dashboards\n(Tableau's role)", "client", 1.6),
 }
 
-# Arrows of each pipeline: (from box, to box, label on the arrow or "").
-EDGES: dict[int, list[tuple[str, str, str]]] = {
-    1: [("client", "api_post", ""), ("api_post", "lambda_ingest", ""),
-        ("lambda_ingest", "kinesis", "")],
-    2: [("kinesis", "lambda_raw", ""), ("lambda_raw", "s3_raw", "")],
-    3: [("kinesis", "lambda_tables", ""), ("lambda_tables", "dynamodb", "")],
-    4: [("api_get", "lambda_read", ""), ("lambda_read", "dynamodb", "")],
-    5: [("kinesis", "firehose", ""), ("firehose", "s3_stage", "buffered delivery"),
-        ("s3_stage", "redshift", "COPY"), ("redshift", "dashboards", "")],
-    6: [("eventbridge", "lambda_batch", "on a schedule"), ("lambda_batch", "s3_batch", ""),
-        ("s3_batch", "dynamodb", ""), ("s3_batch", "redshift", "")],
-}  # fmt: skip
+# Arrows of each pipeline (from box, to box, label on the arrow or ""), as declared.
+EDGES: dict[int, list[tuple[str, str, str]]] = {p.number: list(p.diagram.edges) for p in registry.PIPELINES}
 # Where the number badge sits on a pipeline's first arrow (0 = tail, 1 = head).
-BADGE_AT = {5: 0.25, 6: 0.2}
+BADGE_AT = {p.number: p.diagram.badge_at for p in registry.PIPELINES}
 
 
 def _members(pipeline: int) -> set[str]:
@@ -370,7 +354,7 @@ def plot_quality(report: dict) -> Figure:
 # --------------------------------------------------------------------------------------
 # Dashboards: charts of warehouse query results (notebook 07)
 # --------------------------------------------------------------------------------------
-# These take the DataFrames that ecomlib.warehouse.sql() returns: lower-case column
+# These take the DataFrames that ecomlib.redshift.sql() returns: lower-case column
 # names, money as Decimal, timestamps as datetime64. Each panel is drawn by a private
 # _draw_* function on a given Axes, so a chart on its own and the 2x2 dashboard share it.
 

@@ -8,7 +8,7 @@ import pytest
 
 from ecomlib import aws, client, data, pipelines
 from ecomlib import deploy as dp
-from ecomlib import warehouse as wh
+from ecomlib import redshift as wh
 from ecomlib.local import server
 from ecomlib.pipelines import batch, dynamodb
 from ecomlib.pipelines import warehouse as warehouse_pipeline

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from ecomlib import aws, client, data, deploy, infra, pipelines, teardown
-from ecomlib import warehouse as wh
+from ecomlib import aws, client, data, deploy, infra, pipelines, registry, teardown
+from ecomlib import redshift as wh
 from ecomlib.pipelines import batch, dynamodb, ingest
 from ecomlib.reconcile import reconcile
 
@@ -114,8 +114,7 @@ def test_the_stack_declares_what_ecomlib_builds_step_by_step(clean):
     by_template = snapshot()
     infra.delete_stack()
     assert teardown.inventory() == {}, "deleting the stack leaves nothing behind"
-    pipelines.deploy_all()
-    batch.deploy()
+    pipelines.deploy_all(every=True)  # every pipeline of the registry, step by step
     by_steps = snapshot()
     pipelines.teardown_all()
     teardown.run()
@@ -131,7 +130,7 @@ def test_the_stack_runs_the_pipelines(clean):
     assert summary.accepted == 600
     pipelines.drain()
     counts = reconcile()
-    for stage in ("raw_s3", "dynamodb", "warehouse"):
+    for stage in registry.stores():
         assert counts[stage]["stored"] == counts[stage]["in"] == 600, (stage, counts[stage])
     batch.drop_bytes("extra.jsonl", json.dumps({"InvoiceNo": "990001", "StockCode": "X1", "Quantity": 1,
                                                 "InvoiceDate": "2011-06-01T10:00:00", "UnitPrice": 2.5,

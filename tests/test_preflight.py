@@ -15,7 +15,7 @@ def real_account(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
     monkeypatch.delenv(preflight.CONFIRM_SETTING, raising=False)
-    monkeypatch.setattr(preflight, "_identity", lambda: ("111122223333", "eu-west-1"))
+    monkeypatch.setattr(aws, "identity", lambda: ("111122223333", "eu-west-1"))
     monkeypatch.setattr(preflight, "_confirmed", set())
 
 

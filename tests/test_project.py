@@ -102,3 +102,57 @@ def test_cells_that_create_resources_are_tagged_costs_money():
                 assert "costs-money" in cell["metadata"].get("tags", []), f"{path.name}, cell {number}"
                 tagged += 1
     assert tagged > 20
+
+
+def _ecomlib_imports() -> dict[str, set[str]]:
+    """Which ecomlib modules (top level, ``local`` and ``pipelines`` as one each) each one
+    imports, anywhere in its code (a deferred import inside a function counts too)."""
+    import ast
+
+    package = REPO / "ecomlib"
+
+    def unit(dotted: str) -> str:
+        parts = dotted.split(".")
+        return parts[1] if len(parts) > 1 else ""
+
+    graph: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package).with_suffix("")
+        name = relative.parts[0]
+        if name in ("__init__", "__main__"):
+            continue
+        found = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ecomlib"):
+                targets = [f"{node.module}.{a.name}" if node.module == "ecomlib" else node.module for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.startswith("ecomlib")]
+            else:
+                continue
+            found.update(t for t in map(unit, targets) if t and t != name)
+    return graph
+
+
+def test_ecomlib_has_no_import_circles():
+    graph = _ecomlib_imports()
+    circles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        for target in sorted(graph.get(module, ())):
+            if target == path[0]:
+                circles.append(" -> ".join(path + [target]))
+            elif target not in path and target > path[0]:
+                visit(target, path + [target])
+
+    for module in sorted(graph):
+        visit(module, [module])
+    assert circles == []
+
+
+def test_the_package_docstring_lists_every_module():
+    import ecomlib
+
+    listed = set(re.findall(r"^- ``(\w+)``", ecomlib.__doc__, re.M))
+    modules = {p.stem for p in (REPO / "ecomlib").glob("*.py") if not p.stem.startswith("__")}
+    modules |= {p.name for p in (REPO / "ecomlib").iterdir() if (p / "__init__.py").exists()}
+    assert listed == modules

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from ecomlib import aws, client, data, pipelines
-from ecomlib import warehouse as wh
+from ecomlib import redshift as wh
 from ecomlib.pipelines import ingest, warehouse
 from ecomlib.reconcile import reconcile
 
@@ -119,7 +119,7 @@ def test_a_copy_that_keeps_failing_leaves_its_manifest_under_errors(loaded):
 
 def test_cluster_is_private_behind_a_group_open_only_to_firehose(loaded):
     from ecomlib import aws
-    from ecomlib import warehouse as wh
+    from ecomlib import redshift as wh
 
     cluster = aws.client("redshift").describe_clusters(ClusterIdentifier=wh.cluster_id())["Clusters"][0]
     assert cluster["PubliclyAccessible"] is False and cluster["Encrypted"] is True

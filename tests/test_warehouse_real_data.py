@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from ecomlib import aws, client, data
-from ecomlib import warehouse as wh
+from ecomlib import redshift as wh
 from ecomlib.pipelines import warehouse
 
 pytestmark = pytest.mark.real_data

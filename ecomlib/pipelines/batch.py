@@ -16,18 +16,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from ecomlib import aws, data, deploy as dp, schedule
-from ecomlib import warehouse as wh
+from ecomlib import aws, data, deploy as dp, registry, schedule
+from ecomlib import redshift as wh
 from ecomlib.config import resource_name, settings
 from ecomlib.pipelines import dynamodb, raw_s3
 from ecomlib.pipelines import warehouse as warehouse_pipeline
 
+PIPELINE = registry.get("batch")
 FUNCTION = "batch_loader"
 PREFIX = "batch/"
 INCOMING = PREFIX + "incoming/"
 DEFAULT_SCHEDULE = "rate(5 minutes)"
-TIMEOUT_SECONDS = 300  # a run stops before this and the next one carries on
-MEMORY_MB = 1024
+TIMEOUT_SECONDS = PIPELINE.function(FUNCTION).timeout_s  # a run stops before this and the next one carries on
 
 
 def bucket_name() -> str:
@@ -135,10 +135,11 @@ def deploy(expression: str = DEFAULT_SCHEDULE, chunk_bytes: int = 8 * 1024 * 102
         "WAREHOUSE_TABLE": warehouse_pipeline.TABLE, "JSONPATHS": jsonpaths_url(),
         "COPY_ROLE_ARN": copy_role, "CHUNK_BYTES": str(chunk_bytes),
         **({"MAX_CHUNKS_PER_RUN": str(max_chunks_per_run)} if max_chunks_per_run else {}),
-    }, timeout=TIMEOUT_SECONDS, memory=MEMORY_MB)["FunctionArn"]
+    })["FunctionArn"]
     # One run at a time: two runs would load the same files side by side.
-    aws.client("lambda").put_function_concurrency(FunctionName=dp.function_name(FUNCTION),
-                                                  ReservedConcurrentExecutions=1)
+    aws.client("lambda").put_function_concurrency(
+        FunctionName=dp.function_name(FUNCTION),
+        ReservedConcurrentExecutions=PIPELINE.function(FUNCTION).reserved_concurrency)
     return ensure_schedule(function_arn, expression, enabled)
 
 

@@ -16,11 +16,13 @@ import json
 from collections import Counter
 from decimal import Decimal
 
-from ecomlib import aws, deploy as dp
-from ecomlib.config import resource_name
+from ecomlib import aws, deploy as dp, registry
+from ecomlib.config import resource_name, settings
 from ecomlib.pipelines import ingest
 
+PIPELINE = registry.get("dynamodb")
 FUNCTION = "stream_to_dynamodb"
+MAPPING = PIPELINE.mapping(FUNCTION)
 
 
 def invoices_table() -> str:
@@ -32,7 +34,7 @@ def customers_table() -> str:
 
 
 def dead_letter_queue() -> str:
-    return resource_name("dynamodb-dlq")
+    return registry.name(PIPELINE.dead_letter_queue, settings().prefix)
 
 
 def policy(stream_arn: str, table_arns: list[str], queue_arn: str) -> list[dict]:
@@ -51,7 +53,8 @@ def ensure_tables() -> list[str]:
             dp.ensure_table(customers_table(), "CustomerID", "InvoicePart")]
 
 
-def deploy(batch_size: int = 100, window_seconds: int = 1, enabled: bool = True) -> list[str]:
+def deploy(batch_size: int = MAPPING.batch_size, window_seconds: int = MAPPING.window_seconds,
+           enabled: bool = True) -> list[str]:
     """Create tables, dead-letter queue, role, function and mapping (``enabled=False``: the
     mapping waits, switched off); returns the table names."""
     stream_arn = ingest.ensure_stream()
@@ -59,9 +62,9 @@ def deploy(batch_size: int = 100, window_seconds: int = 1, enabled: bool = True)
     queue_arn = dp.ensure_queue(dead_letter_queue())
     role = dp.ensure_role(FUNCTION, policy(stream_arn, table_arns, queue_arn))
     env = {"INVOICES_TABLE": invoices_table(), "CUSTOMERS_TABLE": customers_table()}
-    dp.deploy_function(FUNCTION, role, env, timeout=120, memory=512)
+    dp.deploy_function(FUNCTION, role, env)
     dp.ensure_stream_mapping(FUNCTION, stream_arn, queue_arn, batch_size=batch_size,
-                             window_seconds=window_seconds, bisect=True, enabled=enabled)
+                             window_seconds=window_seconds, bisect=MAPPING.bisect, enabled=enabled)
     return [invoices_table(), customers_table()]
 
 

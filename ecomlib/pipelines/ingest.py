@@ -10,9 +10,10 @@ import json
 from collections import Counter
 from typing import Iterator
 
-from ecomlib import aws, deploy as dp
+from ecomlib import aws, deploy as dp, registry
 from ecomlib.config import resource_name
 
+PIPELINE = registry.get("ingest")
 FUNCTION = "ingest_api"
 STAGE = "dev"
 
@@ -53,7 +54,7 @@ def deploy(shards: int = 2) -> str:
     """Create (or update) stream, role, function and API; return the POST URL."""
     stream_arn = ensure_stream(shards)
     role = dp.ensure_role(FUNCTION, ingest_policy(stream_arn))
-    dp.deploy_function(FUNCTION, role, {"STREAM_NAME": stream_name()}, timeout=30, memory=256)
+    dp.deploy_function(FUNCTION, role, {"STREAM_NAME": stream_name()})
     api_id = dp.ensure_rest_api(api_name())
     dp.add_lambda_route(api_id, "/invoices", "POST", FUNCTION)
     # Every other method on /invoices reaches the function too, which answers 405.

@@ -7,9 +7,10 @@ beside ``POST /invoices`` (ingestion).
 
 from __future__ import annotations
 
-from ecomlib import deploy as dp
+from ecomlib import deploy as dp, registry
 from ecomlib.pipelines import dynamodb, ingest
 
+PIPELINE = registry.get("invoice_api")
 FUNCTION = "invoice_api"
 
 
@@ -24,7 +25,7 @@ def deploy() -> str:
     table_arns = dynamodb.ensure_tables()
     role = dp.ensure_role(FUNCTION, policy(table_arns))
     env = {"INVOICES_TABLE": dynamodb.invoices_table(), "CUSTOMERS_TABLE": dynamodb.customers_table()}
-    dp.deploy_function(FUNCTION, role, env, timeout=10, memory=256)
+    dp.deploy_function(FUNCTION, role, env)
     api_id = dp.ensure_rest_api(ingest.api_name())
     dp.add_lambda_route(api_id, "/invoices", "GET", FUNCTION)
     dp.add_lambda_route(api_id, "/customers/{CustomerID}", "GET", FUNCTION)

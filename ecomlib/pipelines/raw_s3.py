@@ -12,11 +12,13 @@ import json
 
 import pandas as pd
 
-from ecomlib import aws, deploy as dp
-from ecomlib.config import resource_name
+from ecomlib import aws, deploy as dp, registry
+from ecomlib.config import resource_name, settings
 from ecomlib.pipelines import ingest
 
+PIPELINE = registry.get("raw_s3")
 FUNCTION = "stream_to_s3"
+MAPPING = PIPELINE.mapping(FUNCTION)
 PREFIX = "raw/"
 
 
@@ -26,7 +28,7 @@ def bucket_name() -> str:
 
 
 def dead_letter_queue() -> str:
-    return resource_name("raw-s3-dlq")
+    return registry.name(PIPELINE.dead_letter_queue, settings().prefix)
 
 
 def policy(stream_arn: str, bucket_arn: str, queue_arn: str) -> list[dict]:
@@ -39,7 +41,8 @@ def policy(stream_arn: str, bucket_arn: str, queue_arn: str) -> list[dict]:
     ]
 
 
-def deploy(batch_size: int = 500, window_seconds: int = 5, enabled: bool = True) -> str:
+def deploy(batch_size: int = MAPPING.batch_size, window_seconds: int = MAPPING.window_seconds,
+           enabled: bool = True) -> str:
     """Create bucket, dead-letter queue, role, function and mapping (``enabled=False``: the
     mapping waits, switched off); returns the bucket name."""
     stream_arn = ingest.ensure_stream()
@@ -47,9 +50,9 @@ def deploy(batch_size: int = 500, window_seconds: int = 5, enabled: bool = True)
     bucket_arn = dp.ensure_bucket(bucket)
     queue_arn = dp.ensure_queue(dead_letter_queue())
     role = dp.ensure_role(FUNCTION, policy(stream_arn, bucket_arn, queue_arn))
-    dp.deploy_function(FUNCTION, role, {"BUCKET": bucket, "PREFIX": PREFIX}, timeout=60, memory=256)
+    dp.deploy_function(FUNCTION, role, {"BUCKET": bucket, "PREFIX": PREFIX})
     dp.ensure_stream_mapping(FUNCTION, stream_arn, queue_arn, batch_size=batch_size,
-                             window_seconds=window_seconds, bisect=False, enabled=enabled)
+                             window_seconds=window_seconds, bisect=MAPPING.bisect, enabled=enabled)
     return bucket
 
 

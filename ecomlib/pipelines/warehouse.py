@@ -3,7 +3,7 @@
 Firehose reads the course's stream, buffers records into S3 objects, and loads each one
 into the ``firehose_transactions`` table with a COPY that maps JSON fields to columns
 through a *jsonpaths* file. The warehouse is queried with SQL through the Redshift Data
-API (``ecomlib.warehouse``).
+API (``ecomlib.redshift``).
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import secrets
 
-from ecomlib import aws, deploy as dp
-from ecomlib import warehouse as wh
+from ecomlib import aws, deploy as dp, registry
+from ecomlib import redshift as wh
 from ecomlib.config import resource_name
 from ecomlib.pipelines import ingest
 
+PIPELINE = registry.get("warehouse")
 TABLE = "firehose_transactions"
 PREFIX = "firehose/"
 
