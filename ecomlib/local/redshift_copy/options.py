@@ -229,15 +229,23 @@ def _apply(tokens: _Tokens, spec: CopySpec) -> None:
 
 
 def _table_name(tokens: _Tokens) -> list[str]:
-    """The table's name parts (database.schema.table), up to '(' or FROM."""
-    names = []
-    while tokens.peek() is None or tokens.peek().token_type not in (tokens.types.L_PAREN, tokens.types.FROM):
-        token = tokens.take()
-        if token.token_type != tokens.types.DOT:
-            names.append(token.text)
-    if not names or len(names) > 3:
+    """The table's name parts: name[.name[.name]] (database.schema.table)."""
+    names = [_name(tokens)]
+    while tokens.peek() is not None and tokens.peek().token_type == tokens.types.DOT:
+        tokens.take()
+        names.append(_name(tokens))
+    if len(names) > 3:
         raise error("syntax error in COPY: table name expected")
     return names
+
+
+def _name(tokens: _Tokens) -> str:
+    token = tokens.take()
+    types = tokens.types
+    if token.token_type in (types.STRING, types.NUMBER, types.DOT, types.L_PAREN, types.R_PAREN, types.COMMA,
+                            types.FROM):
+        raise error(f'syntax error at or near "{token.text}"')
+    return token.text
 
 
 def _column_list(tokens: _Tokens) -> list[str] | None:
