@@ -8,6 +8,9 @@ The forms follow the COPY reference: ``OPTION [AS] argument``, options in any or
 from __future__ import annotations
 
 import pytest
+# sqlglot is imported here, at collection, in one thread: importing it for the first time
+# while the embedded AWS's warehouse warm-up thread imports it too can leave it half-initialized.
+import sqlglot.dialects.redshift  # noqa: F401
 
 from ecomlib.local.redshift_copy import CopySpec, parse_copy
 from ecomlib.local.redshift_copy.options import OPTIONS

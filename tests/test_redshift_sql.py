@@ -12,6 +12,9 @@ from decimal import Decimal
 
 import duckdb
 import pytest
+# sqlglot is imported here, at collection, in one thread: importing it for the first time
+# while the embedded AWS's warehouse warm-up thread imports it too can leave it half-initialized.
+import sqlglot.dialects.redshift  # noqa: F401
 
 from ecomlib.local.redshift_sql import (SESSION_SETTINGS, WarehouseError, redshift_message, run_sql,
                                         split_statements, statement_kind)
