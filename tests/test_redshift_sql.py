@@ -69,9 +69,10 @@ ROWS = [
     ("SELECT TOP 2 n FROM sales ORDER BY n DESC", [(None,), (2,)]),  # NULL is the largest value
     ("SELECT n FROM sales ORDER BY n", [(1,), (2,), (None,)]),
     ("SELECT n FROM sales ORDER BY n NULLS FIRST", [(None,), (1,), (2,)]),
-    pytest.param("SELECT n FROM sales ORDER BY n DESC NULLS LAST", [(2,), (1,), (None,)], marks=pytest.mark.xfail(
-        strict=True, reason="sqlglot drops DESC NULLS LAST (DuckDB's default), but the session's default for "
-                            "DESC is NULLS FIRST")),
+    ("SELECT n FROM sales ORDER BY n DESC NULLS LAST", [(2,), (1,), (None,)]),
+    ("SELECT n FROM sales ORDER BY n DESC", [(None,), (2,), (1,)]),  # NULL is the largest value
+    ("SELECT n FROM sales ORDER BY n", [(1,), (2,), (None,)]),
+    ("SELECT n FROM sales ORDER BY n NULLS FIRST", [(None,), (1,), (2,)]),
     ("SELECT Invoice_No FROM SALES WHERE \"N\" = 2", [("b",)]),  # identifiers fold to lower case
     ("SELECT invoice_no, id FROM sales ORDER BY id", [("a", 1), ("b", 2), ("c", 3)]),  # IDENTITY numbers rows
     ("SELECT LISTAGG(invoice_no, ',') WITHIN GROUP (ORDER BY invoice_no DESC) FROM sales", [("c,b,a",)]),

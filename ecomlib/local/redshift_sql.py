@@ -72,7 +72,10 @@ class Result:
 # What a Redshift session looks like, as far as DuckDB can be told (run on each connection).
 SESSION_SETTINGS = [
     "SET integer_division = true",  # 7 / 2 = 3 between integers
-    "SET default_null_order = 'nulls_last_on_asc_first_on_desc'",  # NULL is the largest value
+    # Redshift sorts NULL as the largest value (last on ASC, first on DESC); sqlglot writes
+    # that order out explicitly, so DuckDB's own default must stay (an explicit
+    # ``DESC NULLS LAST`` is written without its NULLS clause, as DuckDB's default).
+    "SET default_null_order = 'nulls_last'",
     "SET TimeZone = 'UTC'",
     "CREATE SCHEMA IF NOT EXISTS public",
     "SET schema = 'public'",
