@@ -37,7 +37,7 @@ from typing import Any
 
 from shared.api import ApiError, body_text, method_of, parse_json, serve
 from shared.aws import client
-from shared.kinesis_put import StreamError, chunk_records, pack_records, put_records, record_size  # noqa: F401
+from shared.kinesis_put import PutResult, StreamError, chunk_records, pack_records, put_records, record_size  # noqa: F401
 from shared.rows import FIELDS, _json_type, encode_row, row_id_of, validate_row  # noqa: F401
 from shared.settings import Misconfigured, read_settings
 
@@ -119,10 +119,10 @@ def ingest(items: list[Any], request_id: str, settings: Settings, log: dict) -> 
     """Validate, pack and write the rows of one request: (200 or 503, the answer's body)."""
     valid, lines, index_of, errors = check_rows(items, request_id, settings.max_record_bytes)
     accepted = written = 0
+    result = PutResult(failed=[])
     if valid:
         records = pack_records(valid, settings.max_record_bytes, encoded=lines)
         result = put_records(client("kinesis", read_timeout=15), settings.stream_name, records)
-        log.update(put_calls=result.calls, retried_records=result.retried)
         for record, code in zip(records, result.failed):
             if code is None:
                 written, accepted = written + 1, accepted + record["rows"]
@@ -136,8 +136,8 @@ def ingest(items: list[Any], request_id: str, settings: Settings, log: dict) -> 
         body["errors_truncated"] = True
     body["requestId"] = request_id
     unavailable = len(valid) - accepted
-    log.update(rows=len(items), accepted=accepted, rejected=len(errors), stream_failures=unavailable,
-               records=written)
+    log.update(status=503 if unavailable else 200, rows=len(items), accepted=accepted, rejected=len(errors),
+               stream_failures=unavailable, records=written, put_calls=result.calls, retried_records=result.retried)
     if not unavailable:
         return 200, body
     body["message"] = (f"{unavailable} rows could not be written to the stream: "

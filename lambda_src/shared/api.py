@@ -134,7 +134,8 @@ def serve(event: Any, context: Any, handle: Callable[[dict, str, dict], tuple[in
         body = {"message": str(exc)}
         if request_id_in_errors or status >= 500:
             body["requestId"] = request_id
-        extra, log["message"] = getattr(exc, "headers", {}), str(exc)
+        extra = getattr(exc, "headers", {})
+        log.update(status=status, message=str(exc))
     except Exception:  # noqa: BLE001 - the last line of defence: details in the log only
         log.update(status=500, message="internal error")
         logger.exception(json.dumps(log))
