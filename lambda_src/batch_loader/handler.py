@@ -51,8 +51,8 @@ from typing import Any
 
 from shared.aws import client, retries
 from shared.bulk_files import (  # noqa: F401 - read_header, split_lines ... are used by the tests
-    Budget, FileRefused, Files, default_row_id, file_kind, hold_back_last_invoice, incoming_files,
-    parse_lines, read_header, split_lines,
+    MAX_ERRORS_LISTED, Budget, FileRefused, Files, default_row_id, file_kind, hold_back_last_invoice,
+    incoming_files, new_state, parse_lines, read_header, split_lines,
 )
 from shared.invoice_items import customer_items, invoice_items, write_items
 from shared.rows import encode_row, validate_row
@@ -62,7 +62,6 @@ logger = logging.getLogger("batch_loader")
 logger.setLevel(logging.INFO)
 
 FILES_AT_ONCE = 2  # files loaded side by side by one run (each file by one thread)
-MAX_ERRORS_LISTED = 1_000  # the error report lists at most this many bad rows (and counts all)
 STATEMENT_TIMEOUT = 600  # seconds to wait for the warehouse's merge
 STAGED_KEPT = 4  # staged chunks (of up to CHUNK_BYTES each) a run keeps in memory to load them
 
@@ -196,13 +195,6 @@ def merge_into_warehouse(s: Settings, source_url: str, data: Any) -> None:
 # ---- One file, one run ---------------------------------------------------------------------------
 
 
-def new_state(name: str, etag: str, size: int) -> dict:
-    return {"file": name, "etag": etag, "size": size, "kind": file_kind(name), "phase": "validating",
-            "offset": 0, "line": 0, "header": None, "chunks": 0, "rows": 0, "rejected": 0,
-            "errors": [], "loaded_chunks": 0, "invocations": 0, "started": _now(),
-            "seconds": {"validating": 0.0, "loading": 0.0}}
-
-
 def process_file(files: Files, etag: str, size: int, budget: Budget) -> dict:
     """Advance one file as far as the budget allows; returns its state (``phase`` says where it is)."""
     state = files.get_json(files.state)
@@ -234,22 +226,8 @@ def process_file(files: Files, etag: str, size: int, budget: Budget) -> dict:
             files.put_json(files.state, state)  # the checkpoint
     except FileRefused as exc:
         state["phase"], state["message"] = "refused", str(exc)
-    if state["phase"] == "done":
-        report = {key: state[key] for key in ("file", "rows", "chunks", "invocations", "seconds", "started")}
-        files.put_json(f"{files.processed}.report.json", {**report, "finished": _now()})
-        files.move(files.processed)
-    elif state["phase"] == "refused":
-        files.put_json(f"{files.failed}.errors.json", {
-            "file": files.name, "loaded": 0,
-            "message": state.get("message") or f"{state['rejected']} bad rows: nothing was loaded",
-            "rows_read": state["line"], "rejected": state["rejected"], "errors": state["errors"],
-            "errors_listed": len(state["errors"]), "finished": _now()})
-        files.move(files.failed)
+    files.finish(state)
     return state
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def lambda_handler(event: dict, context: Any) -> dict:

@@ -16,6 +16,7 @@ import csv
 import json
 import re
 import threading
+import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -23,6 +24,7 @@ from shared.aws import client
 from shared.rows import FIELDS, MAX_ROW_ID_CHARS
 
 CSV_COLUMNS = tuple(name for name in FIELDS if name != "RowId")  # RowId is optional in a file
+MAX_ERRORS_LISTED = 1_000  # the error report lists at most this many bad rows (and counts all)
 SAFETY_MS = 10_000  # stop when less than this (or 2x the slowest chunk) is left
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 
@@ -167,6 +169,20 @@ class Files:
             s3.delete_objects(Bucket=self.s.bucket, Delete={
                 "Objects": [{"Key": key} for key in doomed[start:start + 1000]], "Quiet": True})
 
+    def finish(self, state: dict) -> None:
+        """A file done or refused: write its report and move it to processed/ or failed/."""
+        if state["phase"] == "done":
+            report = {key: state[key] for key in ("file", "rows", "chunks", "invocations", "seconds", "started")}
+            self.put_json(f"{self.processed}.report.json", {**report, "finished": now()})
+            self.move(self.processed)
+        elif state["phase"] == "refused":
+            self.put_json(f"{self.failed}.errors.json", {
+                "file": self.name, "loaded": 0,
+                "message": state.get("message") or f"{state['rejected']} bad rows: nothing was loaded",
+                "rows_read": state["line"], "rejected": state["rejected"], "errors": state["errors"],
+                "errors_listed": len(state["errors"]), "finished": now()})
+            self.move(self.failed)
+
 
 def incoming_files(settings: Any) -> list[tuple[str, str, int]]:
     """(name, ETag, size) of each file waiting in incoming/, in name order."""
@@ -230,3 +246,15 @@ class Budget:
     def spent(self, seconds: float) -> None:
         with self.lock:
             self.slowest = max(self.slowest, seconds)
+
+
+def new_state(name: str, etag: str, size: int) -> dict:
+    """The state of a file not seen before (saved in batch/state/ after each chunk)."""
+    return {"file": name, "etag": etag, "size": size, "kind": file_kind(name), "phase": "validating",
+            "offset": 0, "line": 0, "header": None, "chunks": 0, "rows": 0, "rejected": 0,
+            "errors": [], "loaded_chunks": 0, "invocations": 0, "started": now(),
+            "seconds": {"validating": 0.0, "loading": 0.0}}
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
