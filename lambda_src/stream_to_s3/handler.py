@@ -54,8 +54,10 @@ logger = logging.getLogger("stream_to_s3")  # INFO: our lines reach the log, bot
 logger.setLevel(logging.INFO)
 
 CONTENT_TYPE = "application/x-ndjson"  # the usual media type of JSON Lines
-# Nothing lives between invocations but the cached client (shared.aws): the seed's S3
-# function kept the rows in a module-level list, which grew with every warm invocation.
+# The only module-level state is the S3 client, cached by shared.aws.client and reused
+# while the container is warm.  Nothing else may live between invocations: the seed's S3
+# function kept the rows in a module-level list, which grew with every warm invocation of
+# the same container.
 
 
 @dataclass(frozen=True)
