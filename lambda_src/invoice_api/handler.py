@@ -51,7 +51,7 @@ INVOICE_ROUTE = "/invoices"
 CUSTOMER_ROUTE = "/customers/{CustomerID}"
 VALID_ID = re.compile(r"[A-Za-z0-9]{1,20}")  # 536365, C536379, 17850: nothing else reaches DynamoDB
 CORS = {"Access-Control-Allow-Origin": "*"}
-DESERIALIZER = TypeDeserializer()  # {"N": "2.55"} -> Decimal("2.55"), {"M": {...}} -> dict, ...
+_deserializer = TypeDeserializer()  # {"N": "2.55"} -> Decimal("2.55"), {"M": {...}} -> dict, ...
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def query_all(client: Any, table: str, key_name: str, key: str) -> list[dict]:
     while True:
         page = client.query(**args)
         for item in page.get("Items", []):
-            items.append({name: DESERIALIZER.deserialize(value) for name, value in item.items()})
+            items.append({name: _deserializer.deserialize(value) for name, value in item.items()})
         if not page.get("LastEvaluatedKey"):
             return items
         args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
