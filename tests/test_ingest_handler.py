@@ -33,6 +33,7 @@ def _load_handler():
 
 
 H = _load_handler()
+AWS = sys.modules["shared.aws"]  # the shared client cache and backoff the handler uses
 
 
 # ---------------------------------------------------------------------------
@@ -88,19 +89,19 @@ class RaisingKinesis:
 def _env(monkeypatch):
     monkeypatch.setenv("STREAM_NAME", STREAM)
     monkeypatch.delenv("MAX_RECORD_BYTES", raising=False)
-    monkeypatch.setattr(H, "_sleep", lambda seconds: None)
-    monkeypatch.setattr(H, "_kinesis", None)
+    monkeypatch.setattr(AWS, "_sleep", lambda seconds: None)
+    AWS.client.cache_clear()
 
 
 @pytest.fixture
 def kinesis(monkeypatch) -> FakeKinesis:
     fake = FakeKinesis()
-    monkeypatch.setattr(H, "kinesis_client", lambda: fake)
+    monkeypatch.setattr(H, "client", lambda service, **kwargs: fake)
     return fake
 
 
 def use(monkeypatch, client):
-    monkeypatch.setattr(H, "kinesis_client", lambda: client)
+    monkeypatch.setattr(H, "client", lambda service, **kwargs: client)
     return client
 
 
@@ -656,7 +657,7 @@ def test_only_failed_records_are_retried(monkeypatch):
         if call == 1 and e["PartitionKey"] in ("700001", "700003") else None
     ))
     sleeps = []
-    monkeypatch.setattr(H, "_sleep", sleeps.append)
+    monkeypatch.setattr(AWS, "_sleep", sleeps.append)
     status, answer, _ = post(invented_rows(20, invoices=5))
     assert status == 200
     assert answer["accepted"] == 20 and answer["rejected"] == 0 and answer["records"] == 5
@@ -672,7 +673,7 @@ def test_backoff_doubles_up_to_five_attempts_then_503(monkeypatch):
         lambda call, e: "ProvisionedThroughputExceededException" if e["PartitionKey"] == "700002" else None
     ))
     sleeps = []
-    monkeypatch.setattr(H, "_sleep", sleeps.append)
+    monkeypatch.setattr(AWS, "_sleep", sleeps.append)
     rows = invented_rows(15, invoices=5)
     rows[4]["Quantity"] = "four"  # index 4 is invalid (invoice 700004)
     status, answer, _ = post(rows, request_id="req-503")
@@ -726,9 +727,10 @@ def test_missing_stream_is_500_naming_the_stream(monkeypatch):
 
 def test_kinesis_client_is_created_once(monkeypatch):
     made = []
-    monkeypatch.setattr(H.boto3, "client", lambda *a, **k: made.append((a, k)) or object())
-    first = H.kinesis_client()
-    assert H.kinesis_client() is first
+    monkeypatch.setattr(AWS.boto3, "client", lambda *a, **k: made.append((a, k)) or object())
+    first = H.client("kinesis", read_timeout=15)
+    assert H.client("kinesis", read_timeout=15) is first
+    AWS.client.cache_clear()
     assert len(made) == 1 and made[0][0] == ("kinesis",)
     assert "endpoint_url" not in made[0][1]
 
@@ -746,7 +748,7 @@ def test_put_records_shape_is_accepted_by_botocore(monkeypatch):
     with mock_aws():
         kinesis = boto3.client("kinesis")
         kinesis.create_stream(StreamName=STREAM, ShardCount=1)
-        monkeypatch.setattr(H, "_kinesis", None)
+        AWS.client.cache_clear()
         status, answer, _ = post(invented_rows(30, invoices=4))
         assert status == 200 and answer["accepted"] == 30 and answer["records"] == 4
         shard = kinesis.describe_stream(StreamName=STREAM)["StreamDescription"]["Shards"][0]["ShardId"]

@@ -37,6 +37,7 @@ def _load_handler():
 
 
 H = _load_handler()
+AWS = sys.modules["shared.aws"]  # the shared client cache the handler uses
 
 
 def load(name: str):
@@ -89,13 +90,18 @@ class RaisingDynamoDB:
 def _env(monkeypatch):
     monkeypatch.setenv("INVOICES_TABLE", INVOICES)
     monkeypatch.setenv("CUSTOMERS_TABLE", CUSTOMERS)
-    monkeypatch.setattr(H, "_dynamodb", None)
+    AWS.client.cache_clear()
+
+
+def _use(monkeypatch, fake):
+    monkeypatch.setattr(H, "client", lambda service, **kwargs: fake)
+    return fake
 
 
 @pytest.fixture
 def ddb(monkeypatch) -> FakeDynamoDB:
     fake = FakeDynamoDB({INVOICES: load("get_invoice_items.json"), CUSTOMERS: load("get_customer_items.json")})
-    monkeypatch.setattr(H, "_dynamodb", fake)
+    _use(monkeypatch, fake)
     return fake
 
 
@@ -287,7 +293,7 @@ def test_a_line_stored_in_two_parts_counts_once(monkeypatch):
         invoice_part("700010", "00003", {"1": ("52001", "2", "1.25", "2.5")}),
         invoice_part("700011", "00001", {"1": ("52009", "1", "99", "99")}),  # another invoice
     ]
-    monkeypatch.setattr(H, "_dynamodb", FakeDynamoDB({INVOICES: parts}))
+    _use(monkeypatch, FakeDynamoDB({INVOICES: parts}))
     status, body, _ = get_invoice("700010")
     assert status == 200
     assert [line["RowId"] for line in body["Lines"]] == ["1", "2", "3"]
@@ -297,7 +303,7 @@ def test_a_line_stored_in_two_parts_counts_once(monkeypatch):
 
 def test_exact_money_three_lines_of_0_1_give_0_3(monkeypatch):
     lines = {str(i): ("52001", "1", "0.1", "0.1") for i in range(1, 4)}
-    monkeypatch.setattr(H, "_dynamodb", FakeDynamoDB({INVOICES: [invoice_part("700020", "00001", lines)]}))
+    _use(monkeypatch, FakeDynamoDB({INVOICES: [invoice_part("700020", "00001", lines)]}))
     answer = H.lambda_handler(get_event(query={"InvoiceNo": "700020"}), None)
     assert answer["body"].endswith('"LineCount": 3, "Total": 0.3}')
     assert json.loads(answer["body"], parse_float=Decimal)["Total"] == Decimal("0.3")
@@ -305,7 +311,7 @@ def test_exact_money_three_lines_of_0_1_give_0_3(monkeypatch):
 
 def test_many_small_prices_add_up_exactly(monkeypatch):
     lines = {str(i): ("52001", "6", "2.55", "15.3") for i in range(1, 1001)}
-    monkeypatch.setattr(H, "_dynamodb", FakeDynamoDB({INVOICES: [invoice_part("700021", "00001", lines)]}))
+    _use(monkeypatch, FakeDynamoDB({INVOICES: [invoice_part("700021", "00001", lines)]}))
     answer = H.lambda_handler(get_event(query={"InvoiceNo": "700021"}), None)
     assert answer["body"].endswith('"LineCount": 1000, "Total": 15300}')
 
@@ -330,7 +336,7 @@ def test_to_json_handles_nesting_and_text():
 
 def test_lines_are_sorted_numerically_when_row_ids_are_all_digits(monkeypatch):
     lines = {r: ("52001", "1", "1", "1") for r in ["100", "9", "10", "0011"]}
-    monkeypatch.setattr(H, "_dynamodb", FakeDynamoDB({INVOICES: [invoice_part("700030", "00001", lines)]}))
+    _use(monkeypatch, FakeDynamoDB({INVOICES: [invoice_part("700030", "00001", lines)]}))
     assert [line["RowId"] for line in get_invoice("700030")[1]["Lines"]] == ["9", "10", "0011", "100"]
 
 
@@ -345,7 +351,7 @@ def test_missing_customer_and_description_are_null(monkeypatch):
     del part["CustomerID"]
     part["Lines"] = S(json.dumps({"1": {"StockCode": "52001", "Description": None, "Quantity": -2,
                                         "UnitPrice": "3.5", "LineTotal": "-7"}}))
-    monkeypatch.setattr(H, "_dynamodb", FakeDynamoDB({INVOICES: [part]}))
+    _use(monkeypatch, FakeDynamoDB({INVOICES: [part]}))
     status, body, _ = get_invoice("C700040")
     assert status == 200
     assert body["CustomerID"] is None and body["IsCancellation"] is True
@@ -381,7 +387,7 @@ def test_customer_invoices_are_merged_sorted_and_totalled(monkeypatch):
                       country="Portugal"),
         customer_part("19006", "700060", "00001", "2011-06-02T09:00:00", {"9": "5"}),  # another customer
     ]
-    monkeypatch.setattr(H, "_dynamodb", FakeDynamoDB({CUSTOMERS: items}))
+    _use(monkeypatch, FakeDynamoDB({CUSTOMERS: items}))
     status, body, _ = get_customer("19005")
     assert status == 200
     assert body == {
@@ -422,7 +428,7 @@ def test_invoice_parts_are_read_page_after_page(monkeypatch):
     line = ("52001", "1", "0.01", "0.01")
     parts = [invoice_part("700080", f"{p:05d}", {str(p * 10 + i): line for i in range(3)}) for p in range(7)]
     fake = FakeDynamoDB({INVOICES: parts}, page_size=2)
-    monkeypatch.setattr(H, "_dynamodb", fake)
+    _use(monkeypatch, fake)
     status, body, _ = get_invoice("700080")
     assert status == 200 and body["LineCount"] == 21 and body["Total"] == Decimal("0.21")
     assert len(fake.calls) == 4
@@ -434,7 +440,7 @@ def test_customer_items_are_read_page_after_page(monkeypatch):
     items = [customer_part("19008", f"7000{90 + i}", "00001", f"2011-08-{i + 1:02d}T10:00:00", {str(i): "1.5"})
              for i in range(5)]
     fake = FakeDynamoDB({CUSTOMERS: items}, page_size=1)
-    monkeypatch.setattr(H, "_dynamodb", fake)
+    _use(monkeypatch, fake)
     status, body, _ = get_customer("19008")
     assert status == 200 and body["InvoiceCount"] == 5 and body["Total"] == Decimal("7.5")
     assert len(fake.calls) == 5
@@ -457,7 +463,7 @@ def test_customer_items_are_read_page_after_page(monkeypatch):
     ],
 )
 def test_an_internal_error_is_500_without_a_stack_trace(exc, monkeypatch, caplog):
-    monkeypatch.setattr(H, "_dynamodb", RaisingDynamoDB(exc))
+    monkeypatch.setattr(H, "client", lambda service, **kwargs: RaisingDynamoDB(exc))
     event = load("get_invoice.json")
     with caplog.at_level(logging.INFO):
         answer = H.lambda_handler(event, None)
@@ -471,7 +477,7 @@ def test_an_internal_error_is_500_without_a_stack_trace(exc, monkeypatch, caplog
 def test_a_broken_item_is_500(monkeypatch):
     part = invoice_part("700100", "00001", {"1": ("52001", "1", "1", "1")})
     del part["InvoiceDate"]
-    monkeypatch.setattr(H, "_dynamodb", FakeDynamoDB({INVOICES: [part]}))
+    _use(monkeypatch, FakeDynamoDB({INVOICES: [part]}))
     request_id = load("get_invoice.json")["requestContext"]["requestId"]
     assert get_invoice("700100")[:2] == (500, {"message": "internal error", "requestId": request_id})
 
@@ -489,7 +495,7 @@ def test_request_id_falls_back_to_lambdas(ddb):
     event = get_event(query={"InvoiceNo": "700001"})
     del event["requestContext"]
     assert H.request_id_of(event, Context()) == "lambda-req-1"
-    assert H.request_id_of(None) == "unknown"
+    assert H.request_id_of(None) != H.request_id_of(None)  # no id at all: a fresh uuid each time
 
 
 def test_one_summary_log_line_per_request(ddb, caplog):
@@ -504,17 +510,19 @@ def test_one_summary_log_line_per_request(ddb, caplog):
 
 def test_client_is_created_once_without_an_endpoint(monkeypatch):
     made = []
-    monkeypatch.setattr(H.boto3, "client", lambda *args, **kwargs: made.append((args, kwargs)) or object())
-    first = H.dynamodb_client()
-    assert H.dynamodb_client() is first
-    assert made == [(("dynamodb",), {})]
+    monkeypatch.setattr(AWS.boto3, "client", lambda *args, **kwargs: made.append((args, kwargs)) or object())
+    first = H.client("dynamodb")
+    assert H.client("dynamodb") is first
+    AWS.client.cache_clear()
+    assert len(made) == 1 and made[0][0] == ("dynamodb",) and "endpoint_url" not in made[0][1]
 
 
 def test_handler_uses_only_stdlib_and_boto3():
     source = (LAMBDA_DIR / "handler.py").read_text()
     imports = {line.split()[1].split(".")[0] for line in source.splitlines()
                if line.startswith(("import ", "from "))}
-    assert imports <= {"__future__", "json", "logging", "os", "re", "time", "decimal", "typing", "boto3"}
+    assert imports <= {"__future__", "dataclasses", "json", "logging", "os", "re", "time", "decimal", "typing",
+                       "boto3", "shared"}
     assert "endpoint_url=" not in source
     assert len(source.splitlines()) <= 260
 
@@ -546,7 +554,7 @@ def test_against_moto_dynamodb(monkeypatch):
         for table, name in ((INVOICES, "get_invoice_items.json"), (CUSTOMERS, "get_customer_items.json")):
             for item in load(name):
                 client.put_item(TableName=table, Item=item)
-        monkeypatch.setattr(H, "_dynamodb", None)
+        AWS.client.cache_clear()
         answers = {name: H.lambda_handler(load(f"{name}.json"), None) for name in SAMPLES}
         missing = get_invoice("700999")
     for name, answer in answers.items():

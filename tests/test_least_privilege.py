@@ -51,12 +51,16 @@ def _operations() -> dict[str, str]:
 
 
 def calls_of(function: str) -> set[str]:
-    """The IAM actions of the boto3 calls in the handler and the shared modules it imports."""
+    """The IAM actions of the boto3 calls in the handler and the shared modules it imports
+    (directly or through another shared module)."""
     operations = _operations()
     sources = [LAMBDA_SRC / function / "handler.py"]
-    tree = ast.parse(sources[0].read_text())
-    sources += [LAMBDA_SRC / "shared" / f"{node.module.split('.')[1]}.py" for node in ast.walk(tree)
-                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("shared.")]
+    for source in sources:  # the handler, then every shared module it imports, directly or not
+        tree = ast.parse(source.read_text())
+        sources += [path for path in (LAMBDA_SRC / "shared" / f"{node.module.split('.')[1]}.py"
+                                      for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                                      and node.module and node.module.startswith("shared."))
+                    if path not in sources]
     actions: set[str] = set()
     for source in sources:
         for node in ast.walk(ast.parse(source.read_text())):

@@ -44,6 +44,7 @@ def _load_handler():
 
 H = _load_handler()
 IM = sys.modules["shared.invoice_items"]  # the data model the handler shares with batch_loader
+AWS = sys.modules["shared.aws"]  # the shared client cache and backoff
 
 
 # ---------------------------------------------------------------------------
@@ -96,12 +97,12 @@ class RaisingDynamoDB:
 def _env(monkeypatch):
     monkeypatch.setenv("INVOICES_TABLE", INVOICES)
     monkeypatch.setenv("CUSTOMERS_TABLE", CUSTOMERS)
-    monkeypatch.setattr(IM, "_sleep", lambda seconds: None)
-    monkeypatch.setattr(H, "_dynamodb", None)
+    monkeypatch.setattr(AWS, "_sleep", lambda seconds: None)
+    AWS.client.cache_clear()
 
 
 def use(monkeypatch, client):
-    monkeypatch.setattr(H, "dynamodb_client", lambda: client)
+    monkeypatch.setattr(H, "client", lambda service, **kwargs: client)
     return client
 
 
@@ -360,7 +361,7 @@ def test_unprocessed_items_are_retried_with_backoff(monkeypatch):
     fake = use(monkeypatch, FakeDynamoDB(
         lambda call, table, item: call == 1 and item["InvoiceNo"]["S"] == "C700002"))
     sleeps = []
-    monkeypatch.setattr(IM, "_sleep", sleeps.append)
+    monkeypatch.setattr(AWS, "_sleep", sleeps.append)
     assert H.lambda_handler(sample(), None) == failures()
     assert sleeps == [0.05]
     # calls: invoices (3 items), invoices again (the unprocessed one), customers (2 items)
@@ -375,7 +376,7 @@ def test_items_still_unprocessed_report_their_records(monkeypatch):
     fake = use(monkeypatch, FakeDynamoDB(lambda call, table, item: table == CUSTOMERS
                                          and item["CustomerID"]["S"] == "19002"))
     sleeps = []
-    monkeypatch.setattr(IM, "_sleep", sleeps.append)
+    monkeypatch.setattr(AWS, "_sleep", sleeps.append)
     assert H.lambda_handler(sample(), None) == failures(seqs[1])
     assert sleeps == [0.05, 0.1, 0.2, 0.4, 0.8]  # 6 attempts in all
     assert len(fake.calls) == 1 + 6
@@ -417,7 +418,7 @@ def test_empty_batch_makes_no_call(ddb):
 
 def _globals_snapshot() -> dict:
     return {name: copy.deepcopy(value) if isinstance(value, (list, dict, set)) else id(value)
-            for name, value in vars(H).items() if name not in ("_dynamodb", "__builtins__")}
+            for name, value in vars(H).items() if name != "__builtins__"}
 
 
 def test_no_module_level_state_grows_across_invocations(ddb):
@@ -449,18 +450,19 @@ def test_handler_imports_only_stdlib_and_boto3():
                for alias in node.names}
     modules |= {node.module.split(".")[0] for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) and node.module}
-    assert modules - set(sys.stdlib_module_names) == {"boto3", "botocore", "shared"}
+    assert modules - set(sys.stdlib_module_names) == {"shared"}
     shared = ast.parse(Path(IM.__file__).read_text())
     modules = {node.module.split(".")[0] for node in ast.walk(shared) if isinstance(node, ast.ImportFrom) and node.module}
     modules |= {alias.name.split(".")[0] for node in ast.walk(shared) if isinstance(node, ast.Import) for alias in node.names}
-    assert modules - set(sys.stdlib_module_names) == {"botocore"}
+    assert modules - set(sys.stdlib_module_names) == {"botocore", "shared"}
 
 
 def test_dynamodb_client_is_created_once_without_endpoint(monkeypatch):
     made = []
-    monkeypatch.setattr(H.boto3, "client", lambda *a, **k: made.append((a, k)) or object())
-    first = H.dynamodb_client()
-    assert H.dynamodb_client() is first
+    monkeypatch.setattr(AWS.boto3, "client", lambda *a, **k: made.append((a, k)) or object())
+    first = H.client("dynamodb")
+    assert H.client("dynamodb") is first
+    AWS.client.cache_clear()
     assert len(made) == 1 and made[0][0] == ("dynamodb",) and "endpoint_url" not in made[0][1]
 
 

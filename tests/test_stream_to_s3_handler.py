@@ -40,6 +40,7 @@ def _load_handler():
 
 
 H = _load_handler()
+AWS = sys.modules["shared.aws"]  # the shared client cache the handler uses
 
 
 class FakeS3:
@@ -66,13 +67,13 @@ class FailingS3:
 def _env(monkeypatch):
     monkeypatch.setenv("BUCKET", BUCKET)
     monkeypatch.delenv("PREFIX", raising=False)
-    monkeypatch.setattr(H, "_s3", None)
+    AWS.client.cache_clear()
 
 
 @pytest.fixture
 def s3(monkeypatch) -> FakeS3:
     fake = FakeS3()
-    monkeypatch.setattr(H, "s3_client", lambda: fake)
+    monkeypatch.setattr(H, "client", lambda service, **kwargs: fake)
     return fake
 
 
@@ -213,7 +214,7 @@ def test_empty_batch(s3):
 
 
 def test_s3_failure_raises_so_the_batch_is_retried(monkeypatch):
-    monkeypatch.setattr(H, "s3_client", lambda: FailingS3())
+    monkeypatch.setattr(H, "client", lambda service, **kwargs: FailingS3())
     with pytest.raises(ClientError):
         H.lambda_handler(sample(), None)
 
@@ -237,7 +238,7 @@ def test_build_object_counts_rows():
 
 def _globals_snapshot() -> dict:
     return {name: copy.deepcopy(value) if isinstance(value, (list, dict, set)) else id(value)
-            for name, value in vars(H).items() if name not in ("_s3", "__builtins__")}
+            for name, value in vars(H).items() if name != "__builtins__"}
 
 
 def test_no_module_level_state_grows_across_invocations(s3):
@@ -268,14 +269,23 @@ def test_handler_imports_only_stdlib_and_boto3():
                for alias in node.names}
     modules |= {node.module.split(".")[0] for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) and node.module}
-    assert modules - set(sys.stdlib_module_names) == {"boto3", "botocore"}
+    assert modules - set(sys.stdlib_module_names) == {"shared"}
+    shared = [sys.modules[name] for name in sys.modules if name.startswith("shared.")]
+    assert shared
+    for module in shared:
+        tree = ast.parse(Path(module.__file__).read_text())
+        used = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+        used |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert used - set(sys.stdlib_module_names) <= {"boto3", "botocore", "shared"}, module.__name__
 
 
 def test_s3_client_is_created_once_without_endpoint(monkeypatch):
     made = []
-    monkeypatch.setattr(H.boto3, "client", lambda *a, **k: made.append((a, k)) or object())
-    first = H.s3_client()
-    assert H.s3_client() is first
+    monkeypatch.setattr(AWS.boto3, "client", lambda *a, **k: made.append((a, k)) or object())
+    first = H.client("s3")
+    assert H.client("s3") is first
+    AWS.client.cache_clear()
     assert len(made) == 1 and made[0][0] == ("s3",) and "endpoint_url" not in made[0][1]
 
 

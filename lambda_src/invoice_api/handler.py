@@ -33,79 +33,38 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
-# A named logger at INFO: our lines reach the function's log, boto3's chatter (WARNING
-# and up only, the root logger's level) does not.
-logger = logging.getLogger("invoice_api")
+from shared.api import ApiError, request_id_of, serve, to_json  # noqa: F401
+from shared.aws import client
+from shared.settings import read_settings
+
+logger = logging.getLogger("invoice_api")  # INFO: our lines reach the log, boto3's chatter does not
 logger.setLevel(logging.INFO)
 
 INVOICE_ROUTE = "/invoices"
 CUSTOMER_ROUTE = "/customers/{CustomerID}"
 VALID_ID = re.compile(r"[A-Za-z0-9]{1,20}")  # 536365, C536379, 17850: nothing else reaches DynamoDB
-HEADERS = {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"}
-
+CORS = {"Access-Control-Allow-Origin": "*"}
 _deserializer = TypeDeserializer()  # {"N": "2.55"} -> Decimal("2.55"), {"M": {...}} -> dict, ...
-_dynamodb = None  # the boto3 client, created on first use and kept while the container lives
 
 
-def dynamodb_client():
-    """The DynamoDB client, created once per Lambda container (cold start) and then reused."""
-    global _dynamodb
-    if _dynamodb is None:
-        _dynamodb = boto3.client("dynamodb")  # no endpoint_url: boto3 reads AWS_ENDPOINT_URL
-    return _dynamodb
+@dataclass(frozen=True)
+class InvoicesTable:
+    invoices_table: str
 
 
-class ApiError(Exception):
-    """A request we answer with ``status`` and ``{"message": message}``."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
+@dataclass(frozen=True)
+class CustomersTable:
+    customers_table: str
 
 
-# ---------------------------------------------------------------------------
-# JSON out: Decimals written as their exact digits, never through float
-# ---------------------------------------------------------------------------
-
-
-def to_json(value: Any) -> str:
-    """JSON text of dicts, lists, str, bool, None, int and Decimal (15.30 -> 15.3, 1E+2 -> 100)."""
-    if isinstance(value, Decimal):
-        text = format(value, "f")  # plain digits, exact: no float, no exponent
-        return text.rstrip("0").rstrip(".") if "." in text else text
-    if isinstance(value, dict):
-        pairs = (f"{json.dumps(str(k), ensure_ascii=False)}: {to_json(v)}" for k, v in value.items())
-        return "{" + ", ".join(pairs) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(to_json(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False)
-
-
-def response(status: int, body: dict, headers: dict[str, str] | None = None) -> dict:
-    """An API Gateway proxy response with a JSON body."""
-    return {"statusCode": status, "headers": {**HEADERS, **(headers or {})}, "body": to_json(body)}
-
-
-# ---------------------------------------------------------------------------
-# The request
-# ---------------------------------------------------------------------------
-
-
-def request_id_of(event: Any, context: Any = None) -> str:
-    """API Gateway's request id (requestContext.requestId), else Lambda's."""
-    request = event.get("requestContext") if isinstance(event, dict) else None
-    if isinstance(request, dict) and request.get("requestId"):
-        return str(request["requestId"])
-    return str(getattr(context, "aws_request_id", None) or "unknown")
+# ---- 1. parse: which route, which key ------------------------------------------------------
 
 
 def _valid_id(name: str, value: Any) -> str:
@@ -114,10 +73,8 @@ def _valid_id(name: str, value: Any) -> str:
     return value
 
 
-def parse_request(event: Any) -> tuple[str, str]:
+def parse_request(event: dict) -> tuple[str, str]:
     """``(route, key)`` of a GET event, e.g. ``("/invoices", "536365")``; else raises ApiError."""
-    if not isinstance(event, dict):
-        raise ApiError(400, "expected an API Gateway proxy event")
     route = event.get("resource")
     if route not in (INVOICE_ROUTE, CUSTOMER_ROUTE):
         raise ApiError(404, "no route")
@@ -135,9 +92,7 @@ def parse_request(event: Any) -> tuple[str, str]:
     return route, _valid_id("InvoiceNo", invoice_no)
 
 
-# ---------------------------------------------------------------------------
-# Reading and merging the items
-# ---------------------------------------------------------------------------
+# ---- 2. read the items and merge an invoice's parts ------------------------------------------
 
 
 def query_all(client: Any, table: str, key_name: str, key: str) -> list[dict]:
@@ -223,38 +178,26 @@ def merge_customer(items: list[dict]) -> dict:
     }
 
 
-def table_name(variable: str) -> str:
-    name = os.environ.get(variable, "").strip()
-    if not name:
-        raise RuntimeError(f"function misconfigured: environment variable {variable} is not set")
-    return name
+# ---- 3. answer ---------------------------------------------------------------------------------
+
+
+def handle(event: dict, request_id: str, log: dict) -> tuple[int, dict]:
+    """GET /invoices?InvoiceNo=... or GET /customers/{CustomerID}: parse -> read -> merge."""
+    route, key = parse_request(event)
+    log.update(route=route, key=key)
+    if route == INVOICE_ROUTE:
+        items = query_all(client("dynamodb"), read_settings(InvoicesTable).invoices_table, "InvoiceNo", key)
+        log["items"] = len(items)
+        if not items:
+            raise ApiError(404, f"invoice {key} not found")
+        return 200, merge_invoice(items)
+    items = query_all(client("dynamodb"), read_settings(CustomersTable).customers_table, "CustomerID", key)
+    log["items"] = len(items)
+    if not items:
+        raise ApiError(404, f"customer {key} not found")
+    return 200, merge_customer(items)
 
 
 def lambda_handler(event: Any, context: Any) -> dict:
     """Lambda entry point: one log line per request, never a stack trace to the client."""
-    started = time.monotonic()
-    request_id = request_id_of(event, context)
-    log: dict[str, Any] = {"requestId": request_id}
-    try:
-        route, key = parse_request(event)
-        log.update(route=route, key=key)
-        if route == INVOICE_ROUTE:
-            items = query_all(dynamodb_client(), table_name("INVOICES_TABLE"), "InvoiceNo", key)
-            if not items:
-                raise ApiError(404, f"invoice {key} not found")
-            answer = response(200, merge_invoice(items))
-        else:
-            items = query_all(dynamodb_client(), table_name("CUSTOMERS_TABLE"), "CustomerID", key)
-            if not items:
-                raise ApiError(404, f"customer {key} not found")
-            answer = response(200, merge_customer(items))
-        log["items"] = len(items)
-    except ApiError as exc:
-        log["message"] = exc.message
-        answer = response(exc.status, {"message": exc.message}, exc.headers)
-    except Exception:  # noqa: BLE001 - the last line of defence: details in the log only
-        logger.exception("request %s failed", request_id)
-        answer = response(500, {"message": "internal error", "requestId": request_id})
-    log.update(status=answer["statusCode"], ms=round((time.monotonic() - started) * 1000, 1))
-    logger.info(json.dumps(log))
-    return answer
+    return serve(event, context, handle, logger, headers=CORS, request_id_in_errors=False)

@@ -44,18 +44,18 @@ import decimal
 import hashlib
 import json
 import logging
-import time
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.aws import FIRST_DELAY, retries
 
 logger = logging.getLogger("invoice_items")
 logger.setLevel(logging.INFO)
 
 BATCH_MAX_ITEMS = 25  # BatchWriteItem takes at most 25 puts (and 16 MB: 25 x 350 KB fits)
-MAX_ATTEMPTS = 6  # first call + 5 retries of the UnprocessedItems (throttled writes)
-FIRST_DELAY = 0.05  # seconds before the first retry, doubled each time (1.55 s in all)
+MAX_ATTEMPTS = 6  # first call + 5 retries of the UnprocessedItems (throttled writes): 1.55 s of backoff
 MAX_PART_BYTES = 350_000  # split an invoice part above this: DynamoDB's item limit is 400 KB
 # One bad row must not make a whole BatchWriteItem call fail (25 items of other records):
 MAX_ROW_CHARS = 10_000  # a real row is ~200 characters; a bigger one could not fit an item
@@ -66,8 +66,6 @@ EXACT = decimal.Context(prec=38, Emax=125, Emin=-130,
                         traps=[decimal.Inexact, decimal.Overflow, decimal.InvalidOperation])
 INVOICE_KEY = ("InvoiceNo", "Part")
 CUSTOMER_KEY = ("CustomerID", "InvoicePart")
-
-_sleep: Callable[[float], None] = time.sleep  # replaced by the tests
 
 
 def line_total(quantity: int, unit_price: Decimal) -> Decimal:
@@ -198,11 +196,8 @@ def write_items(client: Any, table: str, items: list[dict]) -> tuple[int, list[d
     """
     written, failed = 0, []
     for chunk in chunks(items, BATCH_MAX_ITEMS):
-        pending, delay = chunk, FIRST_DELAY
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                _sleep(delay)
-                delay *= 2
+        pending = chunk
+        for _ in retries(MAX_ATTEMPTS, FIRST_DELAY):
             try:
                 answer = client.batch_write_item(
                     RequestItems={table: [{"PutRequest": {"Item": item}} for item in pending]})

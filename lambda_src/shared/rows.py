@@ -2,12 +2,14 @@
 
 Shared by the functions that take rows from outside (``ingest_api`` from the API,
 ``batch_loader`` from bulk files), so a row is accepted or rejected for the same reason
-whichever way it comes in.  ``ecomlib.deploy.package`` copies this ``shared`` folder into
+whichever way it comes in, and by the functions that read them back from the stream.  ``ecomlib.deploy.package`` copies this ``shared`` folder into
 each function's deployment package (as a Lambda layer would).
 
 - :func:`validate_row` checks and normalises one row, or says why it is rejected.
 - :func:`encode_row` writes a normalised row as one compact JSON line (the format of the
   stream's records, the raw zone and the warehouse's COPY).
+- :func:`check_row` checks a line read back from the stream (``stream_to_s3``,
+  ``stream_to_dynamodb``): a line that is not such a row is a :class:`PoisonRecord`.
 
 Only the standard library (what the Lambda Python runtime provides).
 """
@@ -27,6 +29,7 @@ MAX_ABS_PRICE = Decimal(1_000_000_000)
 MAX_PRICE_DECIMALS = 20  # the data has at most 3; more digits are kept exactly as sent
 YEARS = (2000, 2100)
 
+# The one field list: every row written to the stream has these keys, in this order.
 FIELDS = (
     "InvoiceNo",
     "StockCode",
@@ -39,6 +42,8 @@ FIELDS = (
     "RowId",
 )
 REQUIRED = ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "Country")
+TEXT_FIELDS = ("InvoiceNo", "StockCode", "InvoiceDate", "Country", "RowId")  # non-empty strings once written
+OPTIONAL_FIELDS = ("Description", "CustomerID")  # strings or null
 
 
 def _json_type(value: Any) -> str:
@@ -276,3 +281,38 @@ def encode_row(row: dict) -> bytes:
     """
     parts = [key + _json_value(row.get(name)) for key, name in zip(_KEYS, FIELDS)]
     return ("{" + ",".join(parts) + "}\n").encode("utf-8")
+
+
+class PoisonRecord(ValueError):
+    """A record whose data is not JSON Lines of valid rows: retrying will not help."""
+
+
+def check_row(line: str, max_chars: int | None = None, max_key_chars: int | None = None) -> dict:
+    """One line read back from the stream, parsed as a row (UnitPrice an exact Decimal).
+
+    Raises PoisonRecord if it is not a row as :func:`encode_row` writes them, if it is
+    longer than ``max_chars``, or if InvoiceNo, RowId or CustomerID is longer than
+    ``max_key_chars`` (when given).
+    """
+    if max_chars is not None and len(line) > max_chars:
+        raise PoisonRecord(f"row longer than {max_chars} characters")
+    try:
+        row = json.loads(line, parse_float=Decimal)
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
+        raise PoisonRecord(f"line is not JSON: {exc}") from None
+    if not isinstance(row, dict):
+        raise PoisonRecord("line is not a JSON object")
+    missing = [name for name in FIELDS if name not in row]
+    if missing:
+        raise PoisonRecord(f"row has no {', '.join(missing)}")
+    if not all(isinstance(row[name], str) and row[name] for name in TEXT_FIELDS):
+        raise PoisonRecord("InvoiceNo, StockCode, InvoiceDate, Country and RowId must be strings")
+    if any(row[name] is not None and not isinstance(row[name], str) for name in OPTIONAL_FIELDS):
+        raise PoisonRecord("Description and CustomerID must be strings or null")
+    if type(row["Quantity"]) is not int or type(row["UnitPrice"]) not in (int, Decimal):
+        raise PoisonRecord("Quantity must be an integer and UnitPrice a number")
+    if max_key_chars is not None and any(
+            len(row[name] or "") > max_key_chars for name in ("InvoiceNo", "RowId", "CustomerID")):
+        raise PoisonRecord(f"InvoiceNo, RowId or CustomerID over {max_key_chars} characters")
+    row["UnitPrice"] = Decimal(row["UnitPrice"])  # 3 -> Decimal("3")
+    return row

@@ -38,70 +38,32 @@ Locally the runtime sets ``AWS_ENDPOINT_URL``, which boto3 honours: no endpoint 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
-import os
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from shared.aws import client
+from shared.kinesis_batch import batch_response, record_data, record_rows, sequence
+from shared.rows import PoisonRecord
+from shared.settings import read_settings
 
-# A named logger at INFO: our lines reach the function's log, boto3's chatter (WARNING
-# and up only, the root logger's level) does not.
-logger = logging.getLogger("stream_to_s3")
+logger = logging.getLogger("stream_to_s3")  # INFO: our lines reach the log, boto3's chatter does not
 logger.setLevel(logging.INFO)
 
-DEFAULT_PREFIX = "raw/"
 CONTENT_TYPE = "application/x-ndjson"  # the usual media type of JSON Lines
-# Every row written by ingest_api has these keys (the checks below reject anything else).
-FIELDS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate",
-          "UnitPrice", "CustomerID", "Country", "RowId")
-TEXT_FIELDS = ("InvoiceNo", "StockCode", "InvoiceDate", "Country", "RowId")  # non-empty strings
-OPTIONAL_FIELDS = ("Description", "CustomerID")  # strings or null
-
-# The only module-level state: the client, reused while the container is warm.  Nothing
-# else may live between invocations: the seed's S3 function kept the rows in a
-# module-level list, which grew with every warm invocation of the same container.
-_s3 = None
+# The only module-level state is the S3 client, cached by shared.aws.client and reused
+# while the container is warm.  Nothing else may live between invocations: the seed's S3
+# function kept the rows in a module-level list, which grew with every warm invocation of
+# the same container.
 
 
-def s3_client():
-    """The S3 client, created on the first invocation of a container and then reused."""
-    global _s3
-    if _s3 is None:
-        # No endpoint_url: boto3 reads AWS_ENDPOINT_URL when it is set (local runs).
-        _s3 = boto3.client("s3", config=Config(connect_timeout=5, read_timeout=30,
-                                               retries={"mode": "standard"}))
-    return _s3
-
-
-class PoisonRecord(ValueError):
-    """A record whose data is not JSON Lines of valid rows: retrying will not help."""
-
-
-def check_row(line: str) -> dict:
-    """One line parsed as a row (UnitPrice as an exact Decimal); PoisonRecord if it is not one."""
-    try:
-        row = json.loads(line, parse_float=Decimal)
-    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
-        raise PoisonRecord(f"line is not JSON: {exc}") from None
-    if not isinstance(row, dict):
-        raise PoisonRecord("line is not a JSON object")
-    missing = [name for name in FIELDS if name not in row]
-    if missing:
-        raise PoisonRecord(f"row has no {', '.join(missing)}")
-    if not all(isinstance(row[name], str) and row[name] for name in TEXT_FIELDS):
-        raise PoisonRecord("InvoiceNo, StockCode, InvoiceDate, Country and RowId must be strings")
-    if any(row[name] is not None and not isinstance(row[name], str) for name in OPTIONAL_FIELDS):
-        raise PoisonRecord("Description and CustomerID must be strings or null")
-    if type(row["Quantity"]) is not int or type(row["UnitPrice"]) not in (int, Decimal):
-        raise PoisonRecord("Quantity must be an integer and UnitPrice a number")
-    return row
+@dataclass(frozen=True)
+class Settings:
+    bucket: str
+    prefix: str = "raw/"
 
 
 def decode_record(record: dict) -> bytes:
@@ -109,23 +71,12 @@ def decode_record(record: dict) -> bytes:
 
     Raises PoisonRecord if it is not base64, not UTF-8, or a line (even blank) is not a row.
     """
-    try:
-        data = base64.b64decode(record["kinesis"]["data"], validate=True)
-        text = data.decode("utf-8")
-    except (KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise PoisonRecord(f"unreadable data: {type(exc).__name__}") from None
-    # Split on "\n" only (not splitlines): a Description may hold U+2028 and the like.
-    for line in text.removesuffix("\n").split("\n"):
-        check_row(line)
+    record_rows(record)  # checks every line
+    data = record_data(record)
     return data if data.endswith(b"\n") else data + b"\n"
 
 
-def sequence(record: dict) -> str:
-    """The record's sequence number (a decimal string, up to 56 digits on AWS)."""
-    return record["kinesis"]["sequenceNumber"]
-
-
-def object_key(records: list[dict], prefix: str = DEFAULT_PREFIX) -> str:
+def object_key(records: list[dict], prefix: str = Settings.prefix) -> str:
     """Where the batch is stored: ingestion date of its first record, shard, sequence range."""
     arrived = datetime.fromtimestamp(float(records[0]["kinesis"]["approximateArrivalTimestamp"]),
                                      timezone.utc)
@@ -155,18 +106,16 @@ def build_object(records: list[dict]) -> tuple[bytes, list[str], int]:
 def lambda_handler(event: dict, context: Any) -> dict:
     """Store the batch as one object; report unreadable records; raise if S3 fails."""
     started = time.monotonic()
-    bucket = os.environ.get("BUCKET")
-    if not bucket:
-        raise RuntimeError("function misconfigured: environment variable BUCKET is not set")
+    settings = read_settings(Settings)
     records = event.get("Records") or []
     body, failed, rows = build_object(records)
-    key = object_key(records, os.environ.get("PREFIX", DEFAULT_PREFIX)) if rows else None
+    key = object_key(records, settings.prefix) if rows else None
     summary = {"requestId": getattr(context, "aws_request_id", None), "records": len(records),
-               "rows": rows, "failed": len(failed), "bucket": bucket, "key": key}
+               "rows": rows, "failed": len(failed), "bucket": settings.bucket, "key": key}
     try:
         if key:  # a batch without a readable record writes nothing
-            s3_client().put_object(
-                Bucket=bucket, Key=key, Body=body, ContentType=CONTENT_TYPE,
+            client("s3").put_object(
+                Bucket=settings.bucket, Key=key, Body=body, ContentType=CONTENT_TYPE,
                 Metadata={"rows": str(rows), "records": str(len(records) - len(failed))},
             )
     except Exception as exc:
@@ -175,4 +124,4 @@ def lambda_handler(event: dict, context: Any) -> dict:
         raise  # the whole batch is retried: nothing was written
     summary["ms"] = round((time.monotonic() - started) * 1000, 1)
     logger.info(json.dumps(summary))
-    return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}
+    return batch_response(failed)
