@@ -614,6 +614,14 @@ class RedshiftData(Component):
 
     # ---- the Data API on moto ---------------------------------------------------------
 
+    def _keep_result(self, sub_id: str, result: Result) -> None:
+        with self._results_lock:
+            self._results[sub_id] = result
+            total = sum(len(r.rows) for r in self._results.values())
+            while total > KEPT_RESULT_ROWS and len(self._results) > 1:
+                _, dropped = self._results.popitem(last=False)
+                total -= len(dropped.rows)
+
     def submit(self, response, sqls: list[str], is_batch: bool) -> dict:
         """ExecuteStatement / BatchExecuteStatement: run now, then answer with the Id."""
         get = response._get_param  # noqa: SLF001
