@@ -1,4 +1,4 @@
-"""The local Redshift warehouse behind the Redshift Data API (``ecomlib.local.warehouse``).
+"""The local Redshift warehouse behind the Redshift Data API (``ecomlib.local.redshift_data``).
 
 Everything goes through boto3 against the embedded AWS, as a notebook would: statements
 are submitted, polled with DescribeStatement and read with GetStatementResult.
@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from ecomlib import aws, data
 from ecomlib.config import settings
 from ecomlib.local import server
-from ecomlib.local import warehouse as local_warehouse
+from ecomlib.local import redshift_data as local_warehouse
 
 TABLE_DDL = """CREATE TABLE firehose_transactions (
     invoice_no VARCHAR(20), stock_code VARCHAR(20), description VARCHAR(256), quantity INTEGER,

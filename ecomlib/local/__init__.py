@@ -5,9 +5,12 @@ short of AWS, this package fills the gap, and nothing outside this package does:
 
 =====================  ===============================================================
 ``server``             starts, finds, resets and stops the process on 127.0.0.1;
-                       serialises requests, because moto loses concurrent writes.
-``patches``            changes to moto itself (Kinesis puts that slow down as a shard
-                       fills; moto's own Kinesis-to-Lambda calls through Docker).
+                       serialises requests, because moto loses concurrent writes; holds
+                       one object per gap-filler below and runs their lifecycle.
+``component``          the lifecycle every gap-filler shares (start, stop, reset,
+                       status, drain, control routes), as moto's backends do.
+``patches``            every change to moto, each saying what AWS does (and where a
+                       gap-filler takes over a moto call, e.g. Lambda Invoke).
 ``lambda_runtime``     runs deployed function code (moto stores it but needs Docker to
                        run it), one isolated worker process per execution environment;
                        ``lambda_worker`` is the program inside such a process.
@@ -18,7 +21,7 @@ short of AWS, this package fills the gap, and nothing outside this package does:
 ``firehose``           delivery streams with a Kinesis source: reads the stream, buffers,
                        writes S3 objects and manifests, runs the Redshift COPY (moto
                        never reads the source and drops data bound for Redshift).
-``warehouse``          a DuckDB database per Redshift cluster behind the Redshift Data
+``redshift_data``      a DuckDB database per Redshift cluster behind the Redshift Data
                        API (moto answers canned rows); ``redshift_sql`` translates and
                        runs Redshift SQL, ``redshift_copy`` does COPY from S3.
 ``iam_enforcement``    gives functions their role's credentials and, when switched on,

@@ -25,7 +25,10 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ecomlib.local import lambda_runtime
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from ecomlib.local.component import Component, Worker
+from ecomlib.local.lambda_runtime import LambdaRuntime, get_function
 
 log = logging.getLogger("ecomlib.api")
 
@@ -33,87 +36,78 @@ HOST = "127.0.0.1"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation payload limit
 
-_servers: dict[tuple[str, str], ThreadingHTTPServer] = {}  # (region, api id) -> server
-_lock = threading.Lock()
-_stop = threading.Event()
 
+class ApiFront(Component):
+    """One HTTP server per REST API that has a stage, started and stopped as APIs come and go."""
 
-# ---- lifecycle hooks ------------------------------------------------------------------
+    name = "api-front"
 
+    def __init__(self, runtime: LambdaRuntime) -> None:
+        self.runtime = runtime
+        self._servers: dict[tuple[str, str], ThreadingHTTPServer] = {}  # (region, api id) -> server
+        self._lock = threading.Lock()
+        self._watcher = Worker("api-front", 0.5, self._sync)
 
-def start(endpoint: str) -> None:  # noqa: ARG001
-    _stop.clear()
-    threading.Thread(target=_watch, name="api-front", daemon=True).start()
+    def start(self, endpoint: str) -> None:  # noqa: ARG002
+        self._watcher.start()
 
+    def stop(self) -> None:
+        self._watcher.stop()
+        self._close_all()
 
-def stop() -> None:
-    _stop.set()
-    _close_all()
+    def reset(self) -> None:
+        self._close_all()
 
+    def status(self) -> dict:
+        """``{"apis": {api name: base URL of its stage}}`` (``name/stage`` when several)."""
+        self._sync()
+        apis = {}
+        for (region, api_id), httpd in list(self._servers.items()):
+            api = _backend(region).apis.get(api_id)
+            if api is None:
+                continue
+            stages = sorted(api.stages)
+            for stage in stages:
+                key = api.name if len(stages) == 1 else f"{api.name}/{stage}"
+                apis[key] = f"http://{HOST}:{httpd.server_port}/{stage}"
+        return {"apis": apis}
 
-def after_reset() -> None:
-    _close_all()
+    def _close_all(self) -> None:
+        with self._lock:
+            servers = list(self._servers.values())
+            self._servers.clear()
+        for httpd in servers:
+            httpd.shutdown()
+            httpd.server_close()
 
+    def _sync(self) -> None:
+        """Start a server for each API with a stage; stop those whose API is gone."""
+        from moto.apigateway.models import apigateway_backends
 
-def status() -> dict:
-    """``{"apis": {api name: base URL of its stage}}`` (``name/stage`` when several)."""
-    _sync()
-    apis = {}
-    for (region, api_id), httpd in list(_servers.items()):
-        api = _backend(region).apis.get(api_id)
-        if api is None:
-            continue
-        stages = sorted(api.stages)
-        for stage in stages:
-            key = api.name if len(stages) == 1 else f"{api.name}/{stage}"
-            apis[key] = f"http://{HOST}:{httpd.server_port}/{stage}"
-    return {"apis": apis}
-
-
-def _close_all() -> None:
-    with _lock:
-        servers = list(_servers.values())
-        _servers.clear()
-    for httpd in servers:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def _watch() -> None:
-    while not _stop.wait(0.5):
-        try:
-            _sync()
-        except Exception:  # noqa: BLE001
-            log.exception("api front: scanning APIs failed")
+        wanted = set()
+        for region in list(apigateway_backends[DEFAULT_ACCOUNT_ID].keys()):
+            for api_id, api in list(_backend(region).apis.items()):
+                if api.stages:
+                    wanted.add((region, api_id))
+        with self._lock:
+            for key in wanted - set(self._servers):
+                httpd = ThreadingHTTPServer((HOST, 0), _Handler)
+                httpd.daemon_threads = True
+                httpd.api_key = key  # type: ignore[attr-defined]
+                httpd.runtime = self.runtime  # type: ignore[attr-defined]
+                threading.Thread(target=httpd.serve_forever, name=f"api-{key[1]}", daemon=True).start()
+                self._servers[key] = httpd
+                log.info("API %s serving on http://%s:%s", key[1], HOST, httpd.server_port)
+            gone = [self._servers.pop(key) for key in set(self._servers) - wanted]
+        for httpd in gone:
+            httpd.shutdown()
+            httpd.server_close()
 
 
 def _backend(region: str):
     from moto.apigateway.models import apigateway_backends
 
-    return apigateway_backends[lambda_runtime.ACCOUNT_ID][region]
-
-
-def _sync() -> None:
-    """Start a server for each API with a stage; stop those whose API is gone."""
-    from moto.apigateway.models import apigateway_backends
-
-    wanted = set()
-    for region in list(apigateway_backends[lambda_runtime.ACCOUNT_ID].keys()):
-        for api_id, api in list(_backend(region).apis.items()):
-            if api.stages:
-                wanted.add((region, api_id))
-    with _lock:
-        for key in wanted - set(_servers):
-            httpd = ThreadingHTTPServer((HOST, 0), _Handler)
-            httpd.daemon_threads = True
-            httpd.api_key = key  # type: ignore[attr-defined]
-            threading.Thread(target=httpd.serve_forever, name=f"api-{key[1]}", daemon=True).start()
-            _servers[key] = httpd
-            log.info("API %s serving on http://%s:%s", key[1], HOST, httpd.server_port)
-        gone = [_servers.pop(key) for key in set(_servers) - wanted]
-    for httpd in gone:
-        httpd.shutdown()
-        httpd.server_close()
+    return apigateway_backends[DEFAULT_ACCOUNT_ID][region]
 
 
 # ---- routing --------------------------------------------------------------------------
@@ -232,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         if len(payload) > MAX_EVENT_BYTES:
             return self._message(413, "Request Too Long", request_id)
         try:
-            result = lambda_runtime.invoke(lambda_runtime.get_function(arn), payload)
+            result = self.server.runtime.invoke(get_function(arn), payload)  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001  (e.g. the function was deleted)
             log.exception("invoking %s", arn)
             return self._message(502, "Internal server error", request_id)
@@ -280,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "extendedRequestId": request_id,
                 "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
                 "path": f"/{stage}{path}",
-                "accountId": lambda_runtime.ACCOUNT_ID,
+                "accountId": DEFAULT_ACCOUNT_ID,
                 "protocol": self.request_version,
                 "stage": stage,
                 "domainPrefix": api.id,

@@ -14,7 +14,7 @@ moto 5.2: accepts such a delivery stream and reports it ACTIVE, but never reads 
 source stream, and drops data bound for Redshift.
 
 Here: a background thread does what Firehose does, with the same object names and the
-same COPY, run on the local warehouse (``ecomlib.local.warehouse``). ``drain()`` reads
+same COPY, run on the local warehouse (``ecomlib.local.redshift_data``). ``drain()`` reads
 everything pending and delivers every buffer at once, ignoring the hints, so notebooks
 and tests are deterministic. Not emulated: compression other than GZIP, record format
 conversion, data transformation with Lambda, dynamic partitioning, S3 backup.
@@ -33,7 +33,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from ecomlib.local import lambda_runtime
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from ecomlib.local.component import Component, Route, Worker
+from ecomlib.local.redshift_data import RedshiftData
 
 log = logging.getLogger("ecomlib.firehose")
 
@@ -50,109 +53,193 @@ class _Buffer:
     ends: dict[str, int] = field(default_factory=dict)
 
 
-_checkpoints: dict[tuple[str, str], int] = {}  # (delivery stream key, shard id) -> last seq done
-_buffers: dict[str, _Buffer] = {}  # delivery stream key -> what is waiting
-_failures: dict[str, int] = {}  # manifest key -> COPY attempts that failed
-_pending_copies: dict[str, list[str]] = {}  # delivery stream key -> manifests still to COPY
-_work = threading.RLock()
-_stop = threading.Event()
-_stats = {"firehose_records": 0, "firehose_objects": 0, "copies": 0, "copy_errors": 0}
+class Firehose(Component):
+    """Every delivery stream with a Kinesis source: checkpoints, buffers, COPYs to run."""
 
+    name = "firehose"
 
-# ---- lifecycle hooks ------------------------------------------------------------------
+    def __init__(self, redshift_data: RedshiftData) -> None:
+        self.redshift_data = redshift_data
+        self.checkpoints: dict[tuple[str, str], int] = {}  # (delivery stream key, shard id) -> last seq done
+        self.buffers: dict[str, _Buffer] = {}  # delivery stream key -> what is waiting
+        self.failures: dict[str, int] = {}  # manifest key -> COPY attempts that failed
+        self.pending_copies: dict[str, list[str]] = {}  # delivery stream key -> manifests still to COPY
+        self.stats = {"firehose_records": 0, "firehose_objects": 0, "copies": 0, "copy_errors": 0}
+        self._worker = Worker("firehose", POLL_INTERVAL, lambda: self._round(flush=False))
 
+    # ---- lifecycle --------------------------------------------------------------------
 
-def start(endpoint: str) -> None:  # noqa: ARG001
-    _stop.clear()
-    threading.Thread(target=_loop, name="firehose", daemon=True).start()
+    def start(self, endpoint: str) -> None:  # noqa: ARG002
+        self._worker.start()
 
+    def stop(self) -> None:
+        self._worker.stop()
 
-def stop() -> None:
-    _stop.set()
+    def reset(self) -> None:
+        with self._worker.lock:
+            for store in (self.checkpoints, self.buffers, self.failures, self.pending_copies):
+                store.clear()
+            for key in self.stats:
+                self.stats[key] = 0
 
+    def status(self) -> dict:
+        return {"firehose": dict(self.stats)}
 
-def after_reset() -> None:
-    with _work:
-        for store in (_checkpoints, _buffers, _failures, _pending_copies):
-            store.clear()
-        for key in _stats:
-            _stats[key] = 0
+    def routes(self) -> dict[str, Route]:
+        return {"faults/crash": self._fault_crash, "faults/stop": self._fault_stop,
+                "faults/start": self._fault_start}
 
+    def _fault_crash(self, body: dict) -> dict | None:
+        """``faults/crash`` with ``{"firehose": true}``: see :meth:`crash`."""
+        if not body.get("firehose"):
+            return None
+        return {"firehose_records_lost_from_buffers": self.crash()}
 
-def status() -> dict:
-    return {"firehose": dict(_stats)}
+    def _fault_stop(self, body: dict) -> dict:  # noqa: ARG002
+        """Stop reading the streams; what is buffered is lost."""
+        self.stop()
+        return {"firehose": "stopped", "firehose_records_lost_from_buffers": self.crash()}
 
-
-def control(route: str, body: dict) -> dict | None:
-    """``faults/crash`` with ``{"firehose": true}``: see :func:`crash`."""
-    if route == "faults/crash" and body.get("firehose"):
-        return {"firehose_records_lost_from_buffers": crash()}
-    if route == "faults/stop":  # stop reading the streams; what is buffered is lost
-        stop()
-        return {"firehose": "stopped", "firehose_records_lost_from_buffers": crash()}
-    if route == "faults/start":
-        start("")
+    def _fault_start(self, body: dict) -> dict:  # noqa: ARG002
+        self._worker.start()
         return {"firehose": "started"}
-    return None
 
+    def crash(self) -> int:
+        """Lose what Firehose holds in memory, as a failed delivery host would: the records
+        buffered but not yet delivered. What is durable on AWS stays: the checkpoints (which
+        move only when a buffer has been written) and the COPYs still to run. The next round
+        reads the lost records again from the checkpoints. Returns how many were dropped."""
+        with self._worker.lock:  # between two rounds, never in the middle of a delivery
+            dropped = sum(len(buffer.records) for buffer in self.buffers.values())
+            self.buffers.clear()
+        log.warning("firehose crashed: %d buffered records dropped", dropped)
+        return dropped
 
-def crash() -> int:
-    """Lose what Firehose holds in memory, as a failed delivery host would: the records
-    buffered but not yet delivered. What is durable on AWS stays: the checkpoints (which
-    move only when a buffer has been written) and the COPYs still to run. The next round
-    reads the lost records again from the checkpoints. Returns how many were dropped."""
-    with _work:  # between two rounds, never in the middle of a delivery
-        dropped = sum(len(buffer.records) for buffer in _buffers.values())
-        _buffers.clear()
-    log.warning("firehose crashed: %d buffered records dropped", dropped)
-    return dropped
+    def drain(self, timeout: float = 300) -> dict:  # noqa: ARG002
+        """Read every pending record and deliver every buffer now; returns what was done."""
+        before = dict(self.stats)
+        with self._worker.lock:
+            self._round(flush=True)
+        return {key: self.stats[key] - before[key] for key in self.stats}
 
+    # ---- one round --------------------------------------------------------------------
 
-def _loop() -> None:
-    while not _stop.wait(POLL_INTERVAL):
-        try:
-            with _work:
-                _round(flush=False)
-        except Exception:  # noqa: BLE001
-            log.exception("firehose: a delivery round failed")
+    def _round(self, flush: bool) -> None:
+        from ecomlib.local.server import MOTO_LOCK
 
+        with MOTO_LOCK:
+            streams = _delivery_streams()
+        for delivery in streams:
+            self._read_source(delivery)
+            buffer = self.buffers.get(_key(delivery))
+            size_mb, interval = _hints(delivery)
+            due = buffer and buffer.records and (
+                flush or buffer.size >= size_mb * 1024 * 1024 or time.time() - buffer.since >= interval)
+            if due:
+                self._deliver(delivery, buffer)
+            self._copy_pending(delivery)
 
-def drain(timeout: float = 300) -> dict:  # noqa: ARG001
-    """Read every pending record and deliver every buffer now; returns what was done."""
-    before = dict(_stats)
-    with _work:
-        _round(flush=True)
-    return {key: _stats[key] - before[key] for key in _stats}
+    def _read_source(self, delivery) -> None:
+        """Append the source stream's new records to the delivery stream's buffer."""
+        from moto.kinesis.models import kinesis_backends
 
+        from ecomlib.local.server import MOTO_LOCK
 
-# ---- one round ------------------------------------------------------------------------
+        arn = delivery.source["KinesisStreamARN"]
+        region, name = arn.split(":")[3], arn.split("/")[-1]
+        buffer = self.buffers.setdefault(_key(delivery), _Buffer())
+        with MOTO_LOCK:
+            stream = kinesis_backends[DEFAULT_ACCOUNT_ID][region].streams.get(name)
+            if stream is None:
+                return
+            for shard in list(stream.shards.values()):
+                key = (_key(delivery), shard.shard_id)
+                if key not in self.checkpoints:  # a new delivery stream starts at its creation time
+                    created = delivery.create_timestamp.replace(tzinfo=timezone.utc).timestamp()
+                    self.checkpoints[key] = shard.get_sequence_number_at(created)
+                start = buffer.ends.get(shard.shard_id, self.checkpoints[key])
+                while True:
+                    records, last, _ = shard.get_records(str(start), 10_000)
+                    if not records:
+                        break
+                    if not buffer.records:
+                        buffer.since = time.time()
+                    for record in records:
+                        data = _decode(record.data)
+                        buffer.records.append(data)
+                        buffer.size += len(data)
+                    start = int(last)
+                    buffer.ends[shard.shard_id] = start
+
+    def _deliver(self, delivery, buffer: _Buffer) -> None:
+        """Write the buffer as one S3 object (and a manifest for Redshift); move checkpoints."""
+        from moto.s3.models import s3_backends
+
+        from ecomlib.local.server import MOTO_LOCK
+
+        kind, _ = _destination(delivery)
+        s3 = _s3_config(delivery)
+        bucket = s3["BucketARN"].split(":")[-1]
+        prefix = s3.get("Prefix", "")
+        now = datetime.now(timezone.utc)
+        name = f"{delivery.delivery_stream_name}-{delivery.version_id}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}"
+        key = f"{prefix}{now:%Y/%m/%d/%H}/{name}"
+        body = b"".join(buffer.records)
+        if s3.get("CompressionFormat") == "GZIP":
+            body, key = gzip.compress(body), key + ".gz"
+        with MOTO_LOCK:
+            backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+            backend.put_object(bucket, key, body)
+            if kind == "Redshift":
+                manifest_key = f"{prefix}manifests/{now:%Y/%m/%d/%H}/{name}"
+                manifest = {"entries": [{"url": f"s3://{bucket}/{key}", "mandatory": True}]}
+                backend.put_object(bucket, manifest_key, json.dumps(manifest).encode())
+                self.pending_copies.setdefault(_key(delivery), []).append(manifest_key)
+        self.stats["firehose_records"] += len(buffer.records)
+        self.stats["firehose_objects"] += 1
+        for shard_id, end in buffer.ends.items():
+            self.checkpoints[(_key(delivery), shard_id)] = end
+        self.buffers[_key(delivery)] = _Buffer()
+
+    def _copy_pending(self, delivery) -> None:
+        """Run the destination's COPY for each delivered manifest, as Firehose does."""
+        kind, config = _destination(delivery)
+        if kind != "Redshift":
+            return
+        pending = self.pending_copies.get(_key(delivery), [])
+        s3 = _s3_config(delivery)
+        bucket = s3["BucketARN"].split(":")[-1]
+        cluster, database = _cluster_and_database(config["ClusterJDBCURL"])
+        copy = config["CopyCommand"]
+        columns = f" ({copy['DataTableColumns']})" if copy.get("DataTableColumns") else ""
+        failures = self.failures
+        while pending:
+            manifest_key = pending[0]
+            sql = (f"COPY {copy['DataTableName']}{columns} FROM 's3://{bucket}/{manifest_key}' "
+                   f"CREDENTIALS 'aws_iam_role={config.get('RoleARN', '')}' MANIFEST {copy.get('CopyOptions', '')}")
+            try:
+                self.redshift_data.execute(cluster, database, sql)
+            except Exception as error:  # noqa: BLE001  (as Firehose: retry, then report)
+                failures[manifest_key] = failures.get(manifest_key, 0) + 1
+                log.warning("firehose COPY of %s failed (%d): %s", manifest_key, failures[manifest_key], error)
+                if failures[manifest_key] < MAX_COPY_ATTEMPTS:
+                    return
+                self.stats["copy_errors"] += 1
+                _give_up(bucket, s3.get("Prefix", ""), manifest_key, str(error))
+            else:
+                self.stats["copies"] += 1
+            pending.pop(0)
 
 
 def _delivery_streams() -> list:
     from moto.firehose.models import firehose_backends
 
     found = []
-    for region in list(firehose_backends[lambda_runtime.ACCOUNT_ID].keys()):
-        backend = firehose_backends[lambda_runtime.ACCOUNT_ID][region]
+    for region in list(firehose_backends[DEFAULT_ACCOUNT_ID].keys()):
+        backend = firehose_backends[DEFAULT_ACCOUNT_ID][region]
         found += [d for d in list(backend.delivery_streams.values())
                   if d.delivery_stream_type == "KinesisStreamAsSource" and d.source]
     return found
-
-
-def _round(flush: bool) -> None:
-    from ecomlib.local.server import MOTO_LOCK
-
-    with MOTO_LOCK:
-        streams = _delivery_streams()
-    for delivery in streams:
-        _read_source(delivery)
-        buffer = _buffers.get(_key(delivery))
-        size_mb, interval = _hints(delivery)
-        due = buffer and buffer.records and (
-            flush or buffer.size >= size_mb * 1024 * 1024 or time.time() - buffer.since >= interval)
-        if due:
-            _deliver(delivery, buffer)
-        _copy_pending(delivery)
 
 
 def _key(delivery) -> str:
@@ -180,103 +267,8 @@ def _s3_config(delivery) -> dict:
     return config
 
 
-def _read_source(delivery) -> None:
-    """Append the source stream's new records to the delivery stream's buffer."""
-    from moto.kinesis.models import kinesis_backends
-
-    from ecomlib.local.server import MOTO_LOCK
-
-    arn = delivery.source["KinesisStreamARN"]
-    region, name = arn.split(":")[3], arn.split("/")[-1]
-    buffer = _buffers.setdefault(_key(delivery), _Buffer())
-    with MOTO_LOCK:
-        stream = kinesis_backends[lambda_runtime.ACCOUNT_ID][region].streams.get(name)
-        if stream is None:
-            return
-        for shard in list(stream.shards.values()):
-            key = (_key(delivery), shard.shard_id)
-            if key not in _checkpoints:  # a new delivery stream starts at its creation time
-                created = delivery.create_timestamp.replace(tzinfo=timezone.utc).timestamp()
-                _checkpoints[key] = shard.get_sequence_number_at(created)
-            start = buffer.ends.get(shard.shard_id, _checkpoints[key])
-            while True:
-                records, last, _ = shard.get_records(str(start), 10_000)
-                if not records:
-                    break
-                if not buffer.records:
-                    buffer.since = time.time()
-                for record in records:
-                    data = _decode(record.data)
-                    buffer.records.append(data)
-                    buffer.size += len(data)
-                start = int(last)
-                buffer.ends[shard.shard_id] = start
-
-
 def _decode(data) -> bytes:
     return base64.b64decode(data) if isinstance(data, str) else bytes(data)
-
-
-def _deliver(delivery, buffer: _Buffer) -> None:
-    """Write the buffer as one S3 object (and a manifest for Redshift); move checkpoints."""
-    from moto.s3.models import s3_backends
-
-    from ecomlib.local.server import MOTO_LOCK
-
-    kind, _ = _destination(delivery)
-    s3 = _s3_config(delivery)
-    bucket = s3["BucketARN"].split(":")[-1]
-    prefix = s3.get("Prefix", "")
-    now = datetime.now(timezone.utc)
-    name = f"{delivery.delivery_stream_name}-{delivery.version_id}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}"
-    key = f"{prefix}{now:%Y/%m/%d/%H}/{name}"
-    body = b"".join(buffer.records)
-    if s3.get("CompressionFormat") == "GZIP":
-        body, key = gzip.compress(body), key + ".gz"
-    with MOTO_LOCK:
-        backend = s3_backends[lambda_runtime.ACCOUNT_ID]["aws"]
-        backend.put_object(bucket, key, body)
-        if kind == "Redshift":
-            manifest_key = f"{prefix}manifests/{now:%Y/%m/%d/%H}/{name}"
-            manifest = {"entries": [{"url": f"s3://{bucket}/{key}", "mandatory": True}]}
-            backend.put_object(bucket, manifest_key, json.dumps(manifest).encode())
-            _pending_copies.setdefault(_key(delivery), []).append(manifest_key)
-    _stats["firehose_records"] += len(buffer.records)
-    _stats["firehose_objects"] += 1
-    for shard_id, end in buffer.ends.items():
-        _checkpoints[(_key(delivery), shard_id)] = end
-    _buffers[_key(delivery)] = _Buffer()
-
-
-def _copy_pending(delivery) -> None:
-    """Run the destination's COPY for each delivered manifest, as Firehose does."""
-    from ecomlib.local import warehouse
-
-    kind, config = _destination(delivery)
-    if kind != "Redshift":
-        return
-    pending = _pending_copies.get(_key(delivery), [])
-    s3 = _s3_config(delivery)
-    bucket = s3["BucketARN"].split(":")[-1]
-    cluster, database = _cluster_and_database(config["ClusterJDBCURL"])
-    copy = config["CopyCommand"]
-    columns = f" ({copy['DataTableColumns']})" if copy.get("DataTableColumns") else ""
-    while pending:
-        manifest_key = pending[0]
-        sql = (f"COPY {copy['DataTableName']}{columns} FROM 's3://{bucket}/{manifest_key}' "
-               f"CREDENTIALS 'aws_iam_role={config.get('RoleARN', '')}' MANIFEST {copy.get('CopyOptions', '')}")
-        try:
-            warehouse.execute(cluster, database, sql)
-        except Exception as error:  # noqa: BLE001  (as Firehose: retry, then report)
-            _failures[manifest_key] = _failures.get(manifest_key, 0) + 1
-            log.warning("firehose COPY of %s failed (%d): %s", manifest_key, _failures[manifest_key], error)
-            if _failures[manifest_key] < MAX_COPY_ATTEMPTS:
-                return
-            _stats["copy_errors"] += 1
-            _give_up(bucket, s3.get("Prefix", ""), manifest_key, str(error))
-        else:
-            _stats["copies"] += 1
-        pending.pop(0)
 
 
 def _give_up(bucket: str, prefix: str, manifest_key: str, error: str) -> None:
@@ -287,7 +279,7 @@ def _give_up(bucket: str, prefix: str, manifest_key: str, error: str) -> None:
 
     target = f"{prefix}errors/{manifest_key[len(prefix):]}"
     with MOTO_LOCK:
-        backend = s3_backends[lambda_runtime.ACCOUNT_ID]["aws"]
+        backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
         manifest = json.loads(backend.get_object(bucket, manifest_key).value)
         manifest["error"] = error
         backend.put_object(bucket, target, json.dumps(manifest).encode())

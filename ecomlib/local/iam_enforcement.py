@@ -25,44 +25,81 @@ import json
 import logging
 import re
 import threading
+from urllib.parse import urlparse
+
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from ecomlib.local.component import Component, Route
 
 log = logging.getLogger("ecomlib.iam")
 
 ADMIN_ACCESS_KEY = "testing"  # ecomlib.aws.FAKE_CREDENTIALS: the account owner
-_enforced = False
-_lock = threading.Lock()
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
-# ---- lifecycle hooks ------------------------------------------------------------------
+class IamEnforcement(Component):
+    """Whether role-signed requests are checked, and the check itself (moto calls
+    :meth:`authorize` for every request: see ``patches``)."""
 
+    name = "iam"
 
-def start(endpoint: str) -> None:  # noqa: ARG001
-    _patch_moto()
+    def __init__(self) -> None:
+        self.enforced = False
+        self._lock = threading.Lock()
 
+    def reset(self) -> None:
+        self.enforce(False)
 
-def after_reset() -> None:
-    enforce(False)
+    def status(self) -> dict:
+        return {"iam": {"enforced": self.enforced}}
 
+    def routes(self) -> dict[str, Route]:
+        return {"iam": self._route}
 
-def status() -> dict:
-    return {"iam": {"enforced": _enforced}}
-
-
-def control(route: str, body: dict) -> dict | None:
-    if route == "iam":
+    def _route(self, body: dict) -> dict:
+        """``POST /_ecomlib/iam`` ``{"enforce": true|false}``: switch; answers the status."""
         if "enforce" in body:
-            enforce(bool(body["enforce"]))
-        return status()
-    return None
+            self.enforce(bool(body["enforce"]))
+        return self.status()
 
+    def enforce(self, on: bool) -> None:
+        """Switch the checks of role-signed requests on or off."""
+        with self._lock:
+            self.enforced = on
+        log.info("IAM enforcement %s", "on" if on else "off")
 
-def enforce(on: bool) -> None:
-    """Switch the checks of role-signed requests on or off."""
-    global _enforced
-    with _lock:
-        _enforced = on
-    log.info("IAM enforcement %s", "on" if on else "off")
+    def authorize(self, response, iam_request_cls, resource: str = "*") -> None:
+        """Check one request (moto's ``BaseResponse`` ``response``) when enforcement is on;
+        raises AWS's AccessDenied error when the caller's role does not allow it."""
+        from moto.core.exceptions import JsonRESTError
+        from moto.iam.access_control import IAMPolicy, IAMRequest, PermissionResult
+
+        if not self.enforced:
+            return
+        key = _access_key(response.headers, response.uri)
+        if key is None or key == ADMIN_ACCESS_KEY:
+            return
+        parsed = urlparse(response.uri)
+        path = parsed.path + ("?" + parsed.query if parsed.query else "")
+        request = iam_request_cls(account_id=response.current_account, method=response.method, path=path,
+                                  data=response.data, body=response.raw_body, headers=response.headers,
+                                  action=response._get_action())  # noqa: SLF001
+        request.check_signature()
+        if iam_request_cls is not IAMRequest:  # S3: moto checks the resource too
+            request.check_action_permitted(resource)
+            return
+        permitted, denied = False, False
+        for document in request._access_key.collect_policies():  # noqa: SLF001
+            result = IAMPolicy(_actions_only(document)).is_action_permitted(request._action, "*")  # noqa: SLF001
+            denied = denied or result == PermissionResult.DENIED
+            permitted = permitted or result == PermissionResult.PERMITTED
+        if denied or not permitted:
+            arn, action = request._access_key.arn, request._action  # noqa: SLF001
+            log.info("denied %s to %s", action, arn)
+            message = f"User: {arn} is not authorized to perform: {action}"
+            if response.headers.get("X-Amz-Target"):  # a JSON service answers in JSON, as on AWS
+                raise JsonRESTError("AccessDeniedException", message)
+            request._raise_access_denied()  # noqa: SLF001
 
 
 # ---- credentials for functions --------------------------------------------------------
@@ -72,7 +109,7 @@ def role_credentials(role_arn: str, session_name: str, region: str) -> dict[str,
     """Temporary credentials of ``role_arn`` from moto's STS, as Lambda gets them."""
     from moto.sts.models import sts_backends
 
-    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else "123456789012"
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else DEFAULT_ACCOUNT_ID
     try:
         assumed = sts_backends[account]["global"].assume_role(
             region_name=region, role_session_name=session_name[:64], role_arn=role_arn,
@@ -105,45 +142,3 @@ def _actions_only(document) -> str:
     statements = [statements] if isinstance(statements, dict) else statements
     return json.dumps({**policy, "Statement": [{**{k: v for k, v in s.items() if k != "NotResource"},
                                                 "Resource": "*"} for s in statements]})
-
-
-def _patch_moto() -> None:
-    from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.core.exceptions import JsonRESTError
-    from moto.iam.access_control import IAMRequest, IAMPolicy, PermissionResult
-
-    if getattr(ActionAuthenticatorMixin, "_ecomlib_patched", False):
-        return
-
-    def authenticate_and_authorize(self, iam_request_cls, resource: str = "*") -> None:
-        if not _enforced:
-            return
-        key = _access_key(self.headers, self.uri)
-        if key is None or key == ADMIN_ACCESS_KEY:
-            return
-        from urllib.parse import urlparse
-
-        parsed = urlparse(self.uri)
-        path = parsed.path + ("?" + parsed.query if parsed.query else "")
-        request = iam_request_cls(account_id=self.current_account, method=self.method, path=path,
-                                  data=self.data, body=self.raw_body, headers=self.headers,
-                                  action=self._get_action())
-        request.check_signature()
-        if iam_request_cls is not IAMRequest:  # S3: moto checks the resource too
-            request.check_action_permitted(resource)
-            return
-        permitted, denied = False, False
-        for document in request._access_key.collect_policies():
-            result = IAMPolicy(_actions_only(document)).is_action_permitted(request._action, "*")
-            denied = denied or result == PermissionResult.DENIED
-            permitted = permitted or result == PermissionResult.PERMITTED
-        if denied or not permitted:
-            log.info("denied %s to %s", request._action, request._access_key.arn)
-            message = f"User: {request._access_key.arn} is not authorized to perform: {request._action}"
-            if self.headers.get("X-Amz-Target"):  # a JSON service answers in JSON, as on AWS
-                raise JsonRESTError("AccessDeniedException", message)
-            request._raise_access_denied()
-
-    ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate_and_authorize
-    ActionAuthenticatorMixin._ecomlib_patched = True
-

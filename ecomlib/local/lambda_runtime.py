@@ -34,15 +34,15 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ecomlib.local import iam_enforcement
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from ecomlib.local.component import Component, Route
+from ecomlib.local.iam_enforcement import role_credentials
 from ecomlib.local.lambda_worker import read_message, write_message
 
 log = logging.getLogger("ecomlib.lambda")
 
 MAX_WORKERS_PER_FUNCTION = 4
-ACCOUNT_ID = "123456789012"  # moto's default account
-_endpoint = ""
-_code_root: Path | None = None
 
 
 @dataclass
@@ -72,7 +72,6 @@ class Worker:
         return self.proc.poll() is None
 
     def kill(self) -> None:
-        _live.discard(self)
         if self.alive():
             self.proc.kill()
         self.proc.wait()
@@ -91,72 +90,6 @@ class FunctionPool:
         self.available = threading.Condition()
 
 
-_pools: dict[tuple, FunctionPool] = {}
-_live: set[Worker] = set()  # every worker process, busy or idle (see crash())
-_pools_lock = threading.Lock()
-
-
-# ---- lifecycle hooks, called by ecomlib.local.server ---------------------------------
-
-
-def start(endpoint: str) -> None:
-    """Remember the endpoint and make moto's Invoke run code here."""
-    global _endpoint, _code_root
-    from ecomlib.config import settings
-
-    _endpoint = endpoint
-    _code_root = settings().home / "lambda" / str(os.getpid())
-    _code_root.mkdir(parents=True, exist_ok=True)
-    _patch_moto_invoke()
-
-
-def stop() -> None:
-    """Stop every worker and delete the unpacked code."""
-    _kill_all()
-    if _code_root:
-        shutil.rmtree(_code_root, ignore_errors=True)
-
-
-def before_reset() -> None:
-    _kill_all()
-
-
-def _kill_all() -> None:
-    with _pools_lock:
-        pools = list(_pools.values())
-        _pools.clear()
-    for pool in pools:
-        with pool.available:
-            pool.retired = True
-            for worker in pool.idle:
-                worker.kill()
-            pool.idle.clear()
-
-
-def control(route: str, body: dict) -> dict | None:
-    """``faults/crash`` ``{"functions": [names] or "all"}``: see :func:`crash`."""
-    if route == "faults/crash" and "functions" in body:
-        functions = body["functions"]
-        return {"killed": crash(None if functions == "all" else list(functions))}
-    return None
-
-
-def crash(functions: list[str] | None = None) -> int:
-    """Kill the execution environments of ``functions`` (default: all) at once, busy ones
-    included, as if the machines running them failed. An invocation in flight ends with
-    ``Runtime.ExitError``, and its caller (a stream poller, API Gateway) handles that as on
-    AWS: the poller retries the batch from its checkpoint. Returns how many were killed."""
-    doomed = [w for w in list(_live) if functions is None or w.function in functions]
-    for worker in doomed:
-        if worker.alive():
-            worker.proc.kill()
-    log.warning("crashed %d execution environments", len(doomed))
-    return len(doomed)
-
-
-# ---- invoking -------------------------------------------------------------------------
-
-
 def get_function(name_or_arn: str, region: str | None = None):
     """moto's model of a deployed function (by name or ARN)."""
     from moto.awslambda.models import lambda_backends
@@ -166,68 +99,262 @@ def get_function(name_or_arn: str, region: str | None = None):
         region, name = parts[3], parts[6]
     else:
         name = name_or_arn
-    return lambda_backends[ACCOUNT_ID][region or "us-east-1"].get_function(name, None)
+    return lambda_backends[DEFAULT_ACCOUNT_ID][region or "us-east-1"].get_function(name, None)
 
 
-def invoke(fn, event: bytes | str, invocation_type: str = "RequestResponse") -> InvokeResult:
-    """Run one invocation of moto function model ``fn`` and wait for its result.
+class LambdaRuntime(Component):
+    """The execution environments of every deployed function, and the code they run."""
 
-    ``invocation_type="Event"`` runs it in the background and returns at once (as AWS
-    queues asynchronous invocations); errors then appear only in its logs.
-    """
-    if isinstance(event, bytes):
-        event = event.decode("utf-8")
-    if invocation_type == "Event":
-        threading.Thread(target=_run, args=(fn, event), daemon=True).start()
-        return InvokeResult(payload=b"")
-    return _run(fn, event)
+    name = "lambda"
 
+    def __init__(self) -> None:
+        self.endpoint = ""
+        self.code_root: Path | None = None
+        self._pools: dict[tuple, FunctionPool] = {}
+        self._live: set[Worker] = set()  # every worker process, busy or idle (see crash())
+        self._pools_lock = threading.Lock()
 
-def _run(fn, event: str) -> InvokeResult:
-    request_id = str(uuid.uuid4())
-    # A new environment for new code or a new configuration (moto does not change
-    # LastModified when only the configuration is updated).
-    key = (fn.function_arn, fn.code_sha_256, fn.last_modified, fn.handler, fn.timeout, fn.memory_size, fn.role,
-           json.dumps(fn.environment_vars, sort_keys=True))
-    pool = _pool(key, fn)
-    worker = _acquire(pool, fn)
-    started = time.monotonic()
-    timeout = float(fn.timeout)
-    deadline_ms = int(time.time() * 1000 + timeout * 1000)
-    reusable = False
-    try:
-        write_message(worker.proc.stdin, {
-            "event": event, "request_id": request_id, "deadline_ms": deadline_ms,
-            "invoked_arn": fn.function_arn,
-        })
-        ready, _, _ = select.select([worker.proc.stdout], [], [], timeout)
-        if not ready:
-            response = {"ok": False, "logs": "", "error": {
-                "errorType": "Sandbox.Timedout",
-                "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
-            }}
-        else:
-            response = read_message(worker.proc.stdout)
-            if response is None:
+    # ---- lifecycle --------------------------------------------------------------------
+
+    def start(self, endpoint: str) -> None:
+        """Remember the endpoint (functions call back into it) and where code is unpacked."""
+        from ecomlib.config import settings
+
+        self.endpoint = endpoint
+        self.code_root = settings().home / "lambda" / str(os.getpid())
+        self.code_root.mkdir(parents=True, exist_ok=True)
+
+    def stop(self) -> None:
+        """Stop every worker and delete the unpacked code."""
+        self._kill_all()
+        if self.code_root:
+            shutil.rmtree(self.code_root, ignore_errors=True)
+
+    def before_reset(self) -> None:
+        self._kill_all()
+
+    def _kill_all(self) -> None:
+        with self._pools_lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            self._retire(pool)
+
+    def _retire(self, pool: FunctionPool) -> None:
+        with pool.available:
+            pool.retired = True
+            for worker in pool.idle:
+                self._kill(worker)
+            pool.idle.clear()
+
+    def _kill(self, worker: Worker) -> None:
+        self._live.discard(worker)
+        worker.kill()
+
+    def routes(self) -> dict[str, Route]:
+        return {"faults/crash": self._crash_route}
+
+    def _crash_route(self, body: dict) -> dict | None:
+        """``faults/crash`` ``{"functions": [names] or "all"}``: see :meth:`crash`."""
+        if "functions" not in body:
+            return None
+        functions = body["functions"]
+        return {"killed": self.crash(None if functions == "all" else list(functions))}
+
+    def crash(self, functions: list[str] | None = None) -> int:
+        """Kill the execution environments of ``functions`` (default: all) at once, busy ones
+        included, as if the machines running them failed. An invocation in flight ends with
+        ``Runtime.ExitError``, and its caller (a stream poller, API Gateway) handles that as on
+        AWS: the poller retries the batch from its checkpoint. Returns how many were killed."""
+        doomed = [w for w in list(self._live) if functions is None or w.function in functions]
+        for worker in doomed:
+            if worker.alive():
+                worker.proc.kill()
+        log.warning("crashed %d execution environments", len(doomed))
+        return len(doomed)
+
+    # ---- invoking ---------------------------------------------------------------------
+
+    def invoke(self, fn, event: bytes | str, invocation_type: str = "RequestResponse") -> InvokeResult:
+        """Run one invocation of moto function model ``fn`` and wait for its result.
+
+        ``invocation_type="Event"`` runs it in the background and returns at once (as AWS
+        queues asynchronous invocations); errors then appear only in its logs.
+        """
+        if isinstance(event, bytes):
+            event = event.decode("utf-8")
+        if invocation_type == "Event":
+            threading.Thread(target=self._run, args=(fn, event), daemon=True).start()
+            return InvokeResult(payload=b"")
+        return self._run(fn, event)
+
+    def moto_invoke(self, fn, body, request_headers: dict, response_headers: dict) -> bytes:
+        """moto's ``LambdaFunction.invoke`` (same request and response), run here: see ``patches``."""
+        invocation_type = request_headers.get("x-amz-invocation-type", "RequestResponse")
+        if invocation_type == "DryRun":
+            return b""
+        event = body if isinstance(body, str) and body else (json.dumps(body) if body else "{}")
+        result = self.invoke(fn, event, invocation_type)
+        if invocation_type == "Event":
+            return b""
+        if result.error is not None:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        if request_headers.get("x-amz-log-type") == "Tail":
+            response_headers["x-amz-log-result"] = base64.b64encode(result.logs.encode()[-4096:]).decode()
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        return result.payload
+
+    def _run(self, fn, event: str) -> InvokeResult:
+        request_id = str(uuid.uuid4())
+        # A new environment for new code or a new configuration (moto does not change
+        # LastModified when only the configuration is updated).
+        key = (fn.function_arn, fn.code_sha_256, fn.last_modified, fn.handler, fn.timeout, fn.memory_size, fn.role,
+               json.dumps(fn.environment_vars, sort_keys=True))
+        pool = self._pool(key, fn)
+        worker = self._acquire(pool, fn)
+        started = time.monotonic()
+        timeout = float(fn.timeout)
+        deadline_ms = int(time.time() * 1000 + timeout * 1000)
+        reusable = False
+        try:
+            write_message(worker.proc.stdin, {
+                "event": event, "request_id": request_id, "deadline_ms": deadline_ms,
+                "invoked_arn": fn.function_arn,
+            })
+            ready, _, _ = select.select([worker.proc.stdout], [], [], timeout)
+            if not ready:
                 response = {"ok": False, "logs": "", "error": {
-                    "errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited without providing a reason",
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
                 }}
             else:
-                reusable = True
-    except (BrokenPipeError, OSError) as exc:
-        response = {"ok": False, "logs": "", "error": {"errorType": "Runtime.ExitError", "errorMessage": str(exc)}}
-    finally:
-        _release(pool, worker, reusable)
+                response = read_message(worker.proc.stdout)
+                if response is None:
+                    response = {"ok": False, "logs": "", "error": {
+                        "errorType": "Runtime.ExitError",
+                        "errorMessage": f"RequestId: {request_id} Error: Runtime exited without providing a reason",
+                    }}
+                else:
+                    reusable = True
+        except (BrokenPipeError, OSError) as exc:
+            response = {"ok": False, "logs": "", "error": {"errorType": "Runtime.ExitError", "errorMessage": str(exc)}}
+        finally:
+            self._release(pool, worker, reusable)
 
-    duration_ms = (time.monotonic() - started) * 1000
-    error = response.get("error")
-    if error is not None:
-        error.setdefault("requestId", request_id)
-    logs = _log_lines(fn, request_id, response, duration_ms)
-    _save_logs(fn, worker.log_stream, logs)
-    payload = json.dumps(error).encode() if error else response["payload"].encode()
-    return InvokeResult(payload=payload, error=error, logs=logs, request_id=request_id)
+        duration_ms = (time.monotonic() - started) * 1000
+        error = response.get("error")
+        if error is not None:
+            error.setdefault("requestId", request_id)
+        logs = _log_lines(fn, request_id, response, duration_ms)
+        _save_logs(fn, worker.log_stream, logs)
+        payload = json.dumps(error).encode() if error else response["payload"].encode()
+        return InvokeResult(payload=payload, error=error, logs=logs, request_id=request_id)
+
+    # ---- execution environments -------------------------------------------------------
+
+    def _pool(self, key: tuple, fn) -> FunctionPool:
+        with self._pools_lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                # Code or configuration changed: retire the old version's environments.
+                for old_key in [k for k in self._pools if k[0] == key[0]]:
+                    old = self._pools.pop(old_key)
+                    self._retire(old)
+                pool = self._pools[key] = FunctionPool()
+            return pool
+
+    def _acquire(self, pool: FunctionPool, fn) -> Worker:
+        with pool.available:
+            while True:
+                while pool.idle:
+                    worker = pool.idle.pop()
+                    if worker.alive():
+                        return worker
+                    self._kill(worker)
+                    pool.count -= 1
+                if pool.count < self._max_workers(fn):
+                    pool.count += 1
+                    break
+                pool.available.wait()
+        try:
+            return self._spawn(fn)
+        except BaseException:
+            with pool.available:
+                pool.count -= 1
+                pool.available.notify()
+            raise
+
+    @staticmethod
+    def _max_workers(fn) -> int:
+        """At most MAX_WORKERS_PER_FUNCTION, or the function's reserved concurrency if lower
+        (AWS runs no more than ``ReservedConcurrentExecutions`` at once; here extra
+        invocations wait for a free worker instead of being throttled)."""
+        reserved = getattr(fn, "reserved_concurrency", None)
+        if reserved:
+            return max(1, min(MAX_WORKERS_PER_FUNCTION, int(reserved)))
+        return MAX_WORKERS_PER_FUNCTION
+
+    def _release(self, pool: FunctionPool, worker: Worker, reusable: bool) -> None:
+        with pool.available:
+            if reusable and worker.alive() and not pool.retired:
+                pool.idle.append(worker)
+            else:
+                self._kill(worker)
+                pool.count -= 1
+            pool.available.notify()
+
+    def _code_dir(self, fn) -> Path:
+        """The function's deployment package, unpacked once per code version."""
+        assert self.code_root is not None, "LambdaRuntime.start() was not called"
+        target = self.code_root / f"{fn.function_name}-{fn.code_sha_256[:16].replace('/', '_').replace('+', '-')}"
+        if not target.exists():
+            tmp = target.with_name(target.name + f".{uuid.uuid4().hex}")
+            with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as archive:
+                archive.extractall(tmp)
+            try:
+                tmp.rename(target)
+            except OSError:  # another invocation unpacked it first
+                shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    def _spawn(self, fn) -> Worker:
+        code = self._code_dir(fn)
+        region = fn.region
+        day = time.strftime("%Y/%m/%d", time.gmtime())
+        log_stream = f"{day}/[$LATEST]{uuid.uuid4().hex}"
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+            "PYTHONPATH": str(code),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "LAMBDA_TASK_ROOT": str(code),
+            "_HANDLER": fn.handler,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
+            "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            # The function's own calls go back to the embedded AWS, signed with its role's
+            # temporary credentials, as on AWS (checked when IAM enforcement is on).
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            **(role_credentials(fn.role, fn.function_name, region) or {}),
+            **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ecomlib.local.lambda_worker"],
+            cwd=code, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
+        )
+        worker = Worker(proc=proc, log_stream=log_stream, function=fn.function_name)
+        self._live.add(worker)
+        return worker
 
 
 def _log_lines(fn, request_id: str, response: dict, duration_ms: float) -> str:
@@ -261,148 +388,3 @@ def _save_logs(fn, stream: str, text: str) -> None:
                 logs.put_log_events(group, stream, events)
     except Exception:  # noqa: BLE001  (logging must never break an invocation)
         log.exception("could not write logs of %s", fn.function_name)
-
-
-# ---- workers --------------------------------------------------------------------------
-
-
-def _pool(key: tuple, fn) -> FunctionPool:
-    with _pools_lock:
-        pool = _pools.get(key)
-        if pool is None:
-            # Code or configuration changed: retire the old version's environments.
-            for old_key in [k for k in _pools if k[0] == key[0]]:
-                old = _pools.pop(old_key)
-                with old.available:
-                    old.retired = True
-                    for worker in old.idle:
-                        worker.kill()
-                    old.idle.clear()
-            pool = _pools[key] = FunctionPool()
-        return pool
-
-
-def _acquire(pool: FunctionPool, fn) -> Worker:
-    with pool.available:
-        while True:
-            while pool.idle:
-                worker = pool.idle.pop()
-                if worker.alive():
-                    return worker
-                worker.kill()
-                pool.count -= 1
-            if pool.count < _max_workers(fn):
-                pool.count += 1
-                break
-            pool.available.wait()
-    try:
-        return _spawn(fn)
-    except BaseException:
-        with pool.available:
-            pool.count -= 1
-            pool.available.notify()
-        raise
-
-
-def _max_workers(fn) -> int:
-    """At most MAX_WORKERS_PER_FUNCTION, or the function's reserved concurrency if lower
-    (AWS runs no more than ``ReservedConcurrentExecutions`` at once; here extra
-    invocations wait for a free worker instead of being throttled)."""
-    reserved = getattr(fn, "reserved_concurrency", None)
-    if reserved:
-        return max(1, min(MAX_WORKERS_PER_FUNCTION, int(reserved)))
-    return MAX_WORKERS_PER_FUNCTION
-
-
-def _release(pool: FunctionPool, worker: Worker, reusable: bool) -> None:
-    with pool.available:
-        if reusable and worker.alive() and not pool.retired:
-            pool.idle.append(worker)
-        else:
-            worker.kill()
-            pool.count -= 1
-        pool.available.notify()
-
-
-def _code_dir(fn) -> Path:
-    """The function's deployment package, unpacked once per code version."""
-    assert _code_root is not None, "lambda_runtime.start() was not called"
-    target = _code_root / f"{fn.function_name}-{fn.code_sha_256[:16].replace('/', '_').replace('+', '-')}"
-    if not target.exists():
-        tmp = target.with_name(target.name + f".{uuid.uuid4().hex}")
-        with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as archive:
-            archive.extractall(tmp)
-        try:
-            tmp.rename(target)
-        except OSError:  # another invocation unpacked it first
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
-def _spawn(fn) -> Worker:
-    code = _code_dir(fn)
-    region = fn.region
-    day = time.strftime("%Y/%m/%d", time.gmtime())
-    log_stream = f"{day}/[$LATEST]{uuid.uuid4().hex}"
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "TZ": "UTC",
-        "PYTHONPATH": str(code),
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "LAMBDA_TASK_ROOT": str(code),
-        "_HANDLER": fn.handler,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
-        "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
-        "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
-        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        # The function's own calls go back to the embedded AWS, signed with its role's
-        # temporary credentials, as on AWS (checked when IAM enforcement is on).
-        "AWS_ENDPOINT_URL": _endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        **(iam_enforcement.role_credentials(fn.role, fn.function_name, region) or {}),
-        **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ecomlib.local.lambda_worker"],
-        cwd=code, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
-    )
-    worker = Worker(proc=proc, log_stream=log_stream, function=fn.function_name)
-    _live.add(worker)
-    return worker
-
-
-# ---- the moto patch -------------------------------------------------------------------
-
-
-def _patch_moto_invoke() -> None:
-    """Replace moto's Docker-based Invoke with :func:`invoke` (same request and response)."""
-    from moto.awslambda.models import LambdaFunction
-
-    if getattr(LambdaFunction.invoke, "_ecomlib", False):
-        return
-
-    def moto_invoke(self, body, request_headers, response_headers):
-        invocation_type = request_headers.get("x-amz-invocation-type", "RequestResponse")
-        if invocation_type == "DryRun":
-            return b""
-        event = body if isinstance(body, str) and body else (json.dumps(body) if body else "{}")
-        result = invoke(self, event, invocation_type)
-        if invocation_type == "Event":
-            return b""
-        if result.error is not None:
-            response_headers["x-amz-function-error"] = "Unhandled"
-        if request_headers.get("x-amz-log-type") == "Tail":
-            response_headers["x-amz-log-result"] = base64.b64encode(result.logs.encode()[-4096:]).decode()
-        response_headers["x-amz-executed-version"] = "$LATEST"
-        return result.payload
-
-    moto_invoke._ecomlib = True  # type: ignore[attr-defined]
-    LambdaFunction.invoke = moto_invoke

@@ -1,27 +1,52 @@
-"""Changes to moto itself, made inside the embedded AWS process only.
+"""Every change to moto, made inside the embedded AWS process only, and nowhere else.
 
-Each patch says what AWS really does and why moto needs help to behave like it at the
-scale of this course. Nothing outside ``ecomlib.local`` patches moto.
+Each patch says what AWS really does and what moto does instead. Some only fix moto
+(Kinesis at scale, DynamoDB Query, CloudFormation); others hand a call to a component
+(``LambdaFunction.invoke`` -> :class:`~ecomlib.local.lambda_runtime.LambdaRuntime`): the
+component holds the behaviour and its state, this module plugs it into moto. No other
+module assigns to moto's classes.
+
+:func:`apply` installs them all for one set of components; it may be called again (a new
+set of components replaces the old one): a patched attribute always wraps moto's own,
+kept on the class under ``_ecomlib_moto_<name>``.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
+import threading
 from itertools import count
+from typing import TYPE_CHECKING, Any, Callable
 
-_applied = False
+if TYPE_CHECKING:
+    from ecomlib.local.server import EmbeddedAWS
 
 
-def apply() -> None:
-    """Apply every patch once (idempotent)."""
-    global _applied
-    if _applied:
-        return
+def apply(aws: "EmbeddedAWS") -> None:
+    """Install every patch, the component-backed ones pointing at ``aws``'s components."""
     _patch_kinesis_shard()
     _patch_kinesis_lambda_mapping()
     _patch_dynamodb_query()
     _patch_redshift_iam_roles()
     _patch_cloudformation()
-    _applied = True
+    _patch_lambda_invoke(aws.lambda_runtime)
+    _patch_iam_authorization(aws.iam)
+    _patch_events(aws.scheduler)
+    _patch_redshift_data(aws.redshift_data)
+
+
+def _replace(owner: type, name: str, build: Callable[[Any], Any]) -> None:
+    """Set ``owner.name`` to ``build(original)``, ``original`` being moto's own attribute (as
+    found on the class: a function, classmethod or property; None if moto has none)."""
+    key = f"_ecomlib_moto_{name}"
+    if key not in owner.__dict__:
+        try:
+            original = inspect.getattr_static(owner, name)
+        except AttributeError:
+            original = None
+        setattr(owner, key, original)
+    setattr(owner, name, build(owner.__dict__[key]))
 
 
 def _patch_kinesis_shard() -> None:
@@ -41,9 +66,10 @@ def _patch_kinesis_shard() -> None:
     def get_min_sequence_number(self: Shard) -> int:
         return next(iter(self.records)) if self.records else 0
 
-    original_get_records = Shard.get_records
+    def build_get_records(original_get_records):
+        return lambda self, last_sequence_id, limit: get_records(self, last_sequence_id, limit, original_get_records)
 
-    def get_records(self: Shard, last_sequence_id: str, limit: int | None):
+    def get_records(self: Shard, last_sequence_id: str, limit: int | None, original_get_records):
         last = int(last_sequence_id)
         records = self.records
         if records and (last + 1) not in records and last < get_max_sequence_number(self):
@@ -61,9 +87,9 @@ def _patch_kinesis_shard() -> None:
             behind = records[get_max_sequence_number(self)].created_at - results[-1].created_at
         return results, last, int(behind * 1000)
 
-    Shard.get_max_sequence_number = get_max_sequence_number
-    Shard.get_min_sequence_number = get_min_sequence_number
-    Shard.get_records = get_records
+    _replace(Shard, "get_max_sequence_number", lambda original: get_max_sequence_number)
+    _replace(Shard, "get_min_sequence_number", lambda original: get_min_sequence_number)
+    _replace(Shard, "get_records", build_get_records)
 
 
 def _patch_kinesis_lambda_mapping() -> None:
@@ -80,7 +106,7 @@ def _patch_kinesis_lambda_mapping() -> None:
     def send_kinesis_message(self, *args, **kwargs) -> None:  # noqa: ARG001
         return None
 
-    LambdaBackend.send_kinesis_message = send_kinesis_message
+    _replace(LambdaBackend, "send_kinesis_message", lambda original: send_kinesis_message)
 
 
 def _patch_dynamodb_query() -> None:
@@ -92,14 +118,13 @@ def _patch_dynamodb_query() -> None:
     the table. A Query on the table itself (not on an index) only needs its partition,
     which moto keeps in ``Table.items[hash_key]``; queries on indexes are left as they are.
     """
-    import inspect
-
     from moto.dynamodb.models.table import Table
 
-    original = Table.query
-    signature = inspect.signature(original)
+    def build(original):
+        signature = inspect.signature(original)
+        return lambda self, *args, **kwargs: query(self, original, signature, *args, **kwargs)
 
-    def query(self: Table, *args, **kwargs):
+    def query(self: Table, original, signature, *args, **kwargs):
         call = signature.bind(self, *args, **kwargs)
         hash_key = call.arguments.get("hash_key")
         if call.arguments.get("index_name") or hash_key is None or not self.range_key_attr:
@@ -110,7 +135,8 @@ def _patch_dynamodb_query() -> None:
             return original(self, *args, **kwargs)
         finally:
             del self.all_items  # ... until this query is answered
-    Table.query = query
+
+    _replace(Table, "query", build)
 
 
 def _patch_redshift_iam_roles() -> None:
@@ -131,7 +157,7 @@ def _patch_redshift_iam_roles() -> None:
         cluster.iam_roles_arn = roles
         return ActionResult({"Cluster": cluster})
 
-    RedshiftResponse.modify_cluster_iam_roles = modify_cluster_iam_roles
+    _replace(RedshiftResponse, "modify_cluster_iam_roles", lambda original: modify_cluster_iam_roles)
 
 
 def _patch_cloudformation() -> None:
@@ -145,17 +171,16 @@ def _patch_cloudformation() -> None:
     leaves its REST API behind, and a role's inline policies are kept as Python text
     (``{'Version': ...}``), not JSON.
     """
-    import json
-
     from moto.apigateway.models import RestAPI, apigateway_backends
     from moto.iam.models import Role
     from moto.core.common_models import CloudFormationModel
     from moto.firehose.models import firehose_backends
     from moto.redshift.models import Cluster, redshift_backends
 
-    original = Cluster.create_from_cloudformation_json.__func__
+    def build_create_cluster(original):
+        return classmethod(lambda cls, *args, **kwargs: create_cluster(original.__func__, cls, *args, **kwargs))
 
-    def create_cluster(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    def create_cluster(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         properties = cloudformation_json["Properties"]
         name = properties.get("ClusterIdentifier") or resource_name
         cluster = original(cls, name, cloudformation_json, account_id, region_name, **kwargs)
@@ -168,12 +193,14 @@ def _patch_cloudformation() -> None:
             backend.delete_cluster(cluster_identifier=resource_name, skip_final_snapshot=True,
                                    final_cluster_snapshot_identifier=None)
 
-    Cluster.create_from_cloudformation_json = classmethod(create_cluster)
-    Cluster.delete_from_cloudformation_json = classmethod(delete_cluster)
-    Cluster.physical_resource_id = property(lambda self: self.cluster_identifier)
-    original_attribute = Cluster.get_cfn_attribute
+    _replace(Cluster, "create_from_cloudformation_json", build_create_cluster)
+    _replace(Cluster, "delete_from_cloudformation_json", lambda original: classmethod(delete_cluster))
+    _replace(Cluster, "physical_resource_id", lambda original: property(lambda self: self.cluster_identifier))
 
-    def get_cfn_attribute(self, attribute_name):  # moto returns the whole Endpoint map
+    def build_get_cfn_attribute(original_attribute):
+        return lambda self, attribute_name: get_cfn_attribute(self, attribute_name, original_attribute)
+
+    def get_cfn_attribute(self, attribute_name, original_attribute):  # moto returns the whole Endpoint map
         endpoint = self.endpoint if isinstance(self.endpoint, dict) else {"Address": self.endpoint, "Port": self.port}
         if attribute_name == "Endpoint.Address":
             return endpoint["Address"]
@@ -181,22 +208,25 @@ def _patch_cloudformation() -> None:
             return str(endpoint.get("Port", self.port))
         return original_attribute(self, attribute_name)
 
-    Cluster.get_cfn_attribute = get_cfn_attribute
+    _replace(Cluster, "get_cfn_attribute", build_get_cfn_attribute)
 
     def delete_rest_api(cls, resource_name, cloudformation_json, account_id, region_name):
         backend = apigateway_backends[account_id][region_name]
         if resource_name in backend.apis:
             backend.delete_rest_api(resource_name)
 
-    RestAPI.delete_from_cloudformation_json = classmethod(delete_rest_api)
+    _replace(RestAPI, "delete_from_cloudformation_json", lambda original: classmethod(delete_rest_api))
 
-    original_put_policy = Role.put_policy
+    def build_put_policy(original_put_policy):
+        def put_policy(self, policy_name, policy_json):  # a stack's inline policy, kept as JSON text
+            return original_put_policy(self, policy_name, policy_json if isinstance(policy_json, str)
+                                       else json.dumps(policy_json))
+        return put_policy
 
-    def put_policy(self, policy_name, policy_json):  # a stack's inline policy, kept as JSON text
-        return original_put_policy(self, policy_name, policy_json if isinstance(policy_json, str)
-                                   else json.dumps(policy_json))
+    _replace(Role, "put_policy", build_put_policy)
 
-    Role.put_policy = put_policy
+    if any(c.__name__ == "DeliveryStreamResource" for c in CloudFormationModel.__subclasses__()):
+        return  # defined by an earlier apply(): CloudFormation finds models by subclass
 
     class DeliveryStreamResource(CloudFormationModel):
         """``AWS::KinesisFirehose::DeliveryStream`` through moto's Firehose backend."""
@@ -246,3 +276,137 @@ def _patch_cloudformation() -> None:
     from moto.cloudformation import parsing
 
     parsing.get_model_map.cache_clear()  # the new model joins the map
+
+
+def _patch_lambda_invoke(runtime) -> None:
+    """Run a function's code when it is invoked.
+
+    AWS: Invoke runs the function in an execution environment and answers with its result
+    (``x-amz-function-error``, ``x-amz-log-result`` with ``LogType=Tail``). moto 5.2 runs
+    the code in Docker, and without Docker answers "error running docker". Here
+    :meth:`LambdaRuntime.moto_invoke` runs it in a worker process (same request, same response).
+    """
+    from moto.awslambda.models import LambdaFunction
+
+    def build(original):  # noqa: ARG001
+        def invoke(self, body, request_headers, response_headers):
+            return runtime.moto_invoke(self, body, request_headers, response_headers)
+        return invoke
+
+    _replace(LambdaFunction, "invoke", build)
+
+
+def _patch_iam_authorization(iam) -> None:
+    """Check the calls a function makes with its role's credentials, when switched on.
+
+    AWS: every request is allowed only if the caller's policies allow the action on the
+    resource. moto 5.2: checks nothing by default, and its opt-in checks apply to every
+    caller and, outside S3, never match a statement scoped to a resource. Here
+    :meth:`IamEnforcement.authorize` decides (see ``iam_enforcement``).
+    """
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    def build(original):  # noqa: ARG001
+        def authenticate_and_authorize(self, iam_request_cls, resource: str = "*") -> None:
+            iam.authorize(self, iam_request_cls, resource)
+        return authenticate_and_authorize
+
+    _replace(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", build)
+
+
+def _patch_events(scheduler) -> None:
+    """PutRule checks schedule expressions; PutEvents reaches Lambda targets.
+
+    AWS: PutRule refuses a bad ``ScheduleExpression`` with a ValidationException; PutEvents
+    delivers an event to the targets of the rules whose pattern matches (Lambda functions
+    asynchronously, if their policy lets EventBridge invoke them), never to scheduled
+    rules. moto 5.2: accepts most bad expressions, raises NotImplementedError for Lambda
+    targets and delivers events to scheduled rules too. Scheduled rules fire from
+    :class:`~ecomlib.local.scheduler.Scheduler`.
+    """
+    from moto.events import models
+
+    from ecomlib.local.scheduler import validate_expression
+
+    def build_put_rule(original_put_rule):
+        def put_rule(self, name: str, *args, **kwargs):
+            expression = kwargs.get("scheduled_expression")
+            if expression:
+                validate_expression(expression)
+            return original_put_rule(self, name, *args, **kwargs)
+        return put_rule
+
+    def build_send_to_targets(original_send):
+        def send_to_targets(self, original_event, transform_input: bool = True) -> None:
+            if self.scheduled_expression and not self.event_pattern.get_pattern():
+                return  # scheduled rules fire on time, not on events
+            if not self.event_pattern.matches_event(original_event):
+                return
+            targets = list(self.targets)
+            others = scheduler.send_to_lambda_targets(self, original_event)
+            if others:
+                self.targets = others
+                try:
+                    original_send(self, original_event, transform_input)
+                finally:
+                    self.targets = targets
+        return send_to_targets
+
+    _replace(models.EventsBackend, "put_rule", build_put_rule)
+    _replace(models.Rule, "send_to_targets", build_send_to_targets)
+
+
+def _patch_redshift_data(data) -> None:
+    """Run Redshift Data API statements on the local warehouse; keep data across a rename.
+
+    AWS: ExecuteStatement runs the SQL on the cluster, DescribeStatement reports how it
+    ended, GetStatementResult pages its rows; BatchExecuteStatement, ListStatements and
+    CancelStatement exist; deleting a cluster deletes its data, renaming keeps it. moto
+    5.2: runs nothing, stays STARTED, returns three canned rows, and implements neither
+    batches nor listing. Here :class:`~ecomlib.local.redshift_data.RedshiftData` answers.
+    """
+    from moto.redshift.models import RedshiftBackend
+    from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse as Response
+
+    from ecomlib.local.redshift_data import describe, list_statements
+
+    def answer(build: Callable[[Any], dict]) -> Callable[[Any], Callable]:
+        def method(self):
+            return 200, {}, json.dumps(build(self))
+        method.__name__ = build.__name__
+        return lambda original: method
+
+    _replace(Response, "execute_statement", answer(lambda self: data.submit(self, [self._get_param("Sql")], False)))
+    _replace(Response, "batch_execute_statement",
+             answer(lambda self: data.submit(self, list(self._get_param("Sqls") or []), True)))
+    _replace(Response, "describe_statement", answer(describe))
+    _replace(Response, "get_statement_result", answer(data.result_page))
+    _replace(Response, "list_statements", answer(list_statements))
+    _replace(Response, "cancel_statement", answer(data.cancel))
+
+    renaming = threading.local()
+
+    def build_delete(original_delete):
+        def delete_cluster(self, **kwargs):
+            cluster = original_delete(self, **kwargs)
+            if not getattr(renaming, "active", False):
+                data.drop_warehouse(cluster.cluster_identifier)  # its data goes with it, as on AWS
+            return cluster
+        return delete_cluster
+
+    def build_modify(original_modify):
+        def modify_cluster(self, **kwargs):
+            # moto renames a cluster by deleting it and adding it back: keep its data.
+            renaming.active = True
+            try:
+                cluster = original_modify(self, **kwargs)
+            finally:
+                renaming.active = False
+            old, new = kwargs.get("cluster_identifier"), kwargs.get("new_cluster_identifier")
+            if old and new and old != new:
+                data.rename_warehouse(old, new)
+            return cluster
+        return modify_cluster
+
+    _replace(RedshiftBackend, "delete_cluster", build_delete)
+    _replace(RedshiftBackend, "modify_cluster", build_modify)

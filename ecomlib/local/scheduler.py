@@ -42,107 +42,171 @@ import threading
 from collections import deque
 from datetime import datetime, timedelta, timezone
 
+from moto.core import DEFAULT_ACCOUNT_ID
+
 from ecomlib import schedule
-from ecomlib.local import lambda_runtime
+from ecomlib.local.component import Component, Route, Worker
+from ecomlib.local.lambda_runtime import LambdaRuntime, get_function
 
 log = logging.getLogger("ecomlib.scheduler")
 
-ACCOUNT_ID = "123456789012"  # moto's default account
 TICK = 1.0  # seconds between looks at the rules
 MAX_FIRINGS_PER_ADVANCE = 1_000  # a bigger jump is almost surely a mistake: say so
 
-_offset = 0.0  # seconds the clock is ahead of real time
-_next: dict[tuple[str, str], datetime] = {}  # (rule ARN, expression) -> its next firing
-_history: deque[dict] = deque(maxlen=200)  # the latest firings, for status()
-_counts = {"fired": 0, "invocations": 0, "failed": 0}
-_work = threading.RLock()  # one scheduling step at a time: the loop, advance or run
-_stop = threading.Event()
+
+class Scheduler(Component):
+    """The scheduler's clock, each rule's next firing, the latest firings and counters."""
+
+    name = "scheduler"
+
+    def __init__(self, runtime: LambdaRuntime) -> None:
+        self.runtime = runtime
+        self.offset = 0.0  # seconds the clock is ahead of real time
+        self.next: dict[tuple[str, str], datetime] = {}  # (rule ARN, expression) -> its next firing
+        self.history: deque[dict] = deque(maxlen=200)  # the latest firings, for status()
+        self.counts = {"fired": 0, "invocations": 0, "failed": 0}
+        # one scheduling step at a time: the loop, advance or run
+        self._worker = Worker("scheduler", TICK, self._tick)
+
+    # ---- lifecycle --------------------------------------------------------------------
+
+    def start(self, endpoint: str) -> None:  # noqa: ARG002
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._worker.stop()
+
+    def reset(self) -> None:
+        with self._worker.lock:
+            self.offset = 0.0
+            self.next.clear()
+            self.history.clear()
+            for key in self.counts:
+                self.counts[key] = 0
+
+    def status(self) -> dict:
+        with self._worker.lock:
+            return {"scheduler": {
+                "clock": _iso(self.now()), "ahead_seconds": round(self.offset),
+                "next": {arn: _iso(moment) for (arn, _), moment in sorted(self.next.items())},
+                **self.counts, "latest": list(self.history)[-10:],
+            }}
+
+    def routes(self) -> dict[str, Route]:
+        """``scheduler/advance`` and ``scheduler/run`` (see the module's docstring)."""
+        return {
+            "scheduler/advance": lambda body: {"fired": self.advance(float(body.get("seconds", 0)))},
+            "scheduler/run": lambda body: {"fired": self.run(str(body.get("rule", "")), body.get("region"))},
+        }
+
+    # ---- the clock --------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The scheduler's time: real time plus however far it was advanced."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self.offset)
+
+    def advance(self, seconds: float) -> list[dict]:
+        """Move the clock ``seconds`` forward and fire every rule due meanwhile, in order."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self._worker.lock:
+            due = self._due(self.now() + timedelta(seconds=seconds))
+            if len(due) > MAX_FIRINGS_PER_ADVANCE:
+                raise ValueError(f"advancing {seconds:.0f} s would fire rules {len(due)} times "
+                                 f"(at most {MAX_FIRINGS_PER_ADVANCE}): advance in smaller steps")
+            self.offset += seconds
+            return [outcome for moment, rule in due for outcome in self._fire(rule, moment)]
+
+    def run(self, rule_name: str, region: str | None = None) -> list[dict]:
+        """Fire the rule ``rule_name`` once now, whatever its schedule (it must exist)."""
+        with self._worker.lock:
+            for rule in _rules():
+                if rule.name == rule_name and (region is None or rule.region_name == region):
+                    return self._fire(rule, self.now())
+        raise LookupError(f"no rule named {rule_name!r}")
+
+    # ---- firing -----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        for moment, rule in self._due(self.now()):  # asynchronous, as AWS invokes Lambda targets
+            threading.Thread(target=self._fire, args=(rule, moment), daemon=True).start()
+
+    def _due(self, until: datetime) -> list[tuple[datetime, object]]:
+        """Every (firing time, rule) up to ``until``, in time order; moves each rule's next time on."""
+        current, due = self.now(), []
+        rules = {(rule.arn, rule.scheduled_expression): rule for rule in _rules()}
+        for key in list(self.next):
+            if key not in rules:  # deleted, disabled or given a new schedule
+                del self.next[key]
+        for key, rule in rules.items():
+            try:
+                when = schedule.parse(key[1])
+            except schedule.ScheduleError:
+                continue  # stored before this process refused bad expressions
+            moment = self.next.setdefault(key, when.next_after(current))
+            while moment is not None and moment <= until:
+                due.append((moment, rule))
+                moment = when.next_after(moment)
+                if len(due) > MAX_FIRINGS_PER_ADVANCE:
+                    break
+            if moment is None:
+                self.next.pop(key)
+            else:
+                self.next[key] = moment
+        return sorted(due, key=lambda item: item[0])
+
+    def _fire(self, rule, moment: datetime) -> list[dict]:
+        """Deliver one firing of ``rule`` to each of its targets; the outcome per target."""
+        event = json.dumps(schedule.scheduled_event(rule.arn, moment, rule.account_id, rule.region_name))
+        outcomes = []
+        for target in list(rule.targets):
+            outcome = {"rule": rule.name, "time": _iso(moment), "target": target["Id"]}
+            arn = target["Arn"]
+            if ":lambda:" not in arn:
+                outcome.update(ok=False, error="only Lambda targets are emulated")
+            elif not permitted(arn, rule.arn):
+                outcome.update(ok=False, error=(
+                    "the function's policy does not let events.amazonaws.com invoke it "
+                    "(lambda add_permission with this rule as SourceArn)"))
+            else:
+                try:
+                    fn = get_function(arn)
+                except Exception:  # noqa: BLE001  (the function was deleted)
+                    outcome.update(ok=False, error="function not found")
+                else:
+                    result = self.runtime.invoke(fn, target.get("Input") or event)
+                    outcome.update(ok=result.ok, request_id=result.request_id)
+                    if result.ok:
+                        outcome["response"] = _short(result.payload)
+                    else:
+                        outcome["error"] = (result.error or {}).get("errorMessage", "failed")
+                    self.counts["invocations"] += 1
+            if not outcome["ok"]:
+                self.counts["failed"] += 1
+                log.warning("rule %s -> %s: %s", rule.name, target["Id"], outcome["error"])
+            outcomes.append(outcome)
+            self.history.append(outcome)
+        self.counts["fired"] += 1
+        return outcomes
+
+    def send_to_lambda_targets(self, rule, event: dict) -> list:
+        """PutEvents reaching an event-pattern rule: invoke its permitted Lambda targets
+        asynchronously (as AWS); returns the targets that are not Lambda functions."""
+        targets = list(rule.targets)
+        for target in targets:
+            if ":lambda:" in target["Arn"] and permitted(target["Arn"], rule.arn):
+                self.runtime.invoke(get_function(target["Arn"]), target.get("Input") or json.dumps(event), "Event")
+        return [t for t in targets if ":lambda:" not in t["Arn"]]
 
 
-# ---- lifecycle hooks ------------------------------------------------------------------
+def validate_expression(expression: str) -> None:
+    """PutRule's check of a ScheduleExpression: AWS's ValidationException saying what is wrong."""
+    from moto.events.exceptions import ValidationException
 
-
-def start(endpoint: str) -> None:  # noqa: ARG001
-    _patch_moto()
-    _stop.clear()
-    threading.Thread(target=_loop, name="scheduler", daemon=True).start()
-
-
-def stop() -> None:
-    _stop.set()
-
-
-def after_reset() -> None:
-    global _offset
-    with _work:
-        _offset = 0.0
-        _next.clear()
-        _history.clear()
-        for key in _counts:
-            _counts[key] = 0
-
-
-def status() -> dict:
-    with _work:
-        return {"scheduler": {
-            "clock": _iso(now()), "ahead_seconds": round(_offset),
-            "next": {arn: _iso(moment) for (arn, _), moment in sorted(_next.items())},
-            **_counts, "latest": list(_history)[-10:],
-        }}
-
-
-def control(route: str, body: dict) -> dict | None:
-    """``scheduler/advance`` and ``scheduler/run`` (see the module's docstring)."""
-    if route == "scheduler/advance":
-        return {"fired": advance(float(body.get("seconds", 0)))}
-    if route == "scheduler/run":
-        return {"fired": run(str(body.get("rule", "")), body.get("region"))}
-    return None
-
-
-# ---- the clock ------------------------------------------------------------------------
-
-
-def now() -> datetime:
-    """The scheduler's time: real time plus however far it was advanced."""
-    return datetime.now(timezone.utc) + timedelta(seconds=_offset)
-
-
-def advance(seconds: float) -> list[dict]:
-    """Move the clock ``seconds`` forward and fire every rule due meanwhile, in order."""
-    global _offset
-    if seconds < 0:
-        raise ValueError("the clock only moves forward")
-    with _work:
-        due = _due(now() + timedelta(seconds=seconds))
-        if len(due) > MAX_FIRINGS_PER_ADVANCE:
-            raise ValueError(f"advancing {seconds:.0f} s would fire rules {len(due)} times "
-                             f"(at most {MAX_FIRINGS_PER_ADVANCE}): advance in smaller steps")
-        _offset += seconds
-        return [outcome for moment, rule in due for outcome in _fire(rule, moment)]
-
-
-def run(rule_name: str, region: str | None = None) -> list[dict]:
-    """Fire the rule ``rule_name`` once now, whatever its schedule (it must exist)."""
-    with _work:
-        for rule in _rules():
-            if rule.name == rule_name and (region is None or rule.region_name == region):
-                return _fire(rule, now())
-    raise LookupError(f"no rule named {rule_name!r}")
-
-
-# ---- firing ---------------------------------------------------------------------------
-
-
-def _loop() -> None:
-    while not _stop.wait(TICK):
-        try:
-            with _work:
-                due = _due(now())
-            for moment, rule in due:  # asynchronous, as AWS invokes Lambda targets
-                threading.Thread(target=_fire, args=(rule, moment), daemon=True).start()
-        except Exception:  # noqa: BLE001  (keep scheduling; the log says what broke)
-            log.exception("scheduler: a step failed")
+    try:
+        schedule.parse(expression)
+    except schedule.ScheduleError as exc:
+        raise ValidationException(f"Parameter ScheduleExpression is not valid: {exc}") from None
 
 
 def _rules() -> list:
@@ -152,75 +216,15 @@ def _rules() -> list:
     from ecomlib.local.server import MOTO_LOCK
 
     with MOTO_LOCK:
-        return [rule for backend in events_backends[ACCOUNT_ID].values()
+        return [rule for backend in events_backends[DEFAULT_ACCOUNT_ID].values()
                 for bus in backend.event_buses.values() for rule in bus.rules.values()
                 if rule.scheduled_expression and rule.state == "ENABLED"]
 
 
-def _due(until: datetime) -> list[tuple[datetime, object]]:
-    """Every (firing time, rule) up to ``until``, in time order; moves each rule's next time on."""
-    current, due = now(), []
-    rules = {(rule.arn, rule.scheduled_expression): rule for rule in _rules()}
-    for key in list(_next):
-        if key not in rules:  # deleted, disabled or given a new schedule
-            del _next[key]
-    for key, rule in rules.items():
-        try:
-            when = schedule.parse(key[1])
-        except schedule.ScheduleError:
-            continue  # stored before this process refused bad expressions
-        moment = _next.setdefault(key, when.next_after(current))
-        while moment is not None and moment <= until:
-            due.append((moment, rule))
-            moment = when.next_after(moment)
-            if len(due) > MAX_FIRINGS_PER_ADVANCE:
-                break
-        if moment is None:
-            _next.pop(key)
-        else:
-            _next[key] = moment
-    return sorted(due, key=lambda item: item[0])
-
-
-def _fire(rule, moment: datetime) -> list[dict]:
-    """Deliver one firing of ``rule`` to each of its targets; the outcome per target."""
-    event = json.dumps(schedule.scheduled_event(rule.arn, moment, rule.account_id, rule.region_name))
-    outcomes = []
-    for target in list(rule.targets):
-        outcome = {"rule": rule.name, "time": _iso(moment), "target": target["Id"]}
-        arn = target["Arn"]
-        if ":lambda:" not in arn:
-            outcome.update(ok=False, error="only Lambda targets are emulated")
-        elif not _permitted(arn, rule.arn):
-            outcome.update(ok=False, error=(
-                "the function's policy does not let events.amazonaws.com invoke it "
-                "(lambda add_permission with this rule as SourceArn)"))
-        else:
-            try:
-                fn = lambda_runtime.get_function(arn)
-            except Exception:  # noqa: BLE001  (the function was deleted)
-                outcome.update(ok=False, error="function not found")
-            else:
-                result = lambda_runtime.invoke(fn, target.get("Input") or event)
-                outcome.update(ok=result.ok, request_id=result.request_id)
-                if result.ok:
-                    outcome["response"] = _short(result.payload)
-                else:
-                    outcome["error"] = (result.error or {}).get("errorMessage", "failed")
-                _counts["invocations"] += 1
-        if not outcome["ok"]:
-            _counts["failed"] += 1
-            log.warning("rule %s -> %s: %s", rule.name, target["Id"], outcome["error"])
-        outcomes.append(outcome)
-        _history.append(outcome)
-    _counts["fired"] += 1
-    return outcomes
-
-
-def _permitted(function_arn: str, rule_arn: str) -> bool:
+def permitted(function_arn: str, rule_arn: str) -> bool:
     """Does the function's resource policy let EventBridge invoke it for this rule?"""
     try:
-        fn = lambda_runtime.get_function(function_arn)
+        fn = get_function(function_arn)
     except Exception:  # noqa: BLE001
         return True  # let the invocation report the missing function
     for statement in fn.policy.statements:
@@ -249,48 +253,3 @@ def _short(payload: bytes, limit: int = 500) -> object:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# ---- moto -----------------------------------------------------------------------------
-
-
-def _patch_moto() -> None:
-    """PutRule checks expressions as AWS does; PutEvents reaches Lambda targets."""
-    from moto.events import models
-    from moto.events.exceptions import ValidationException
-
-    if getattr(models.EventsBackend, "_ecomlib_patched", False):
-        return
-    original_put_rule = models.EventsBackend.put_rule
-    original_send = models.Rule.send_to_targets
-
-    def put_rule(self, name: str, *args, **kwargs):
-        expression = kwargs.get("scheduled_expression")
-        if expression:
-            try:
-                schedule.parse(expression)
-            except schedule.ScheduleError as exc:
-                raise ValidationException(f"Parameter ScheduleExpression is not valid: {exc}") from None
-        return original_put_rule(self, name, *args, **kwargs)
-
-    def send_to_targets(self, original_event, transform_input: bool = True) -> None:
-        if self.scheduled_expression and not self.event_pattern.get_pattern():
-            return  # scheduled rules fire on time, not on events
-        if not self.event_pattern.matches_event(original_event):
-            return
-        targets = list(self.targets)
-        for target in targets:
-            if ":lambda:" in target["Arn"] and _permitted(target["Arn"], self.arn):
-                fn = lambda_runtime.get_function(target["Arn"])
-                lambda_runtime.invoke(fn, target.get("Input") or json.dumps(original_event), "Event")
-        others = [t for t in targets if ":lambda:" not in t["Arn"]]
-        if others:
-            self.targets = others
-            try:
-                original_send(self, original_event, transform_input)
-            finally:
-                self.targets = targets
-
-    models.EventsBackend.put_rule = put_rule
-    models.Rule.send_to_targets = send_to_targets
-    models.EventsBackend._ecomlib_patched = True

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 import requests
 
 from ecomlib.config import settings
+from ecomlib.local.component import Component
 
 HOST = "127.0.0.1"
 CONTROL = "/_ecomlib"  # the process's own routes, beside the AWS APIs
@@ -217,28 +218,75 @@ def stop(timeout: float = 10) -> bool:
 # Server side: what runs inside the background process.
 # --------------------------------------------------------------------------------------
 
-# The gap-fillers that run inside the process, in start order. Each module may define
-# start(endpoint), status() -> dict, before_reset(), after_reset() and stop().
-COMPONENTS = [
-    "ecomlib.local.iam_enforcement",  # checks functions' calls against their roles, on request
-    "ecomlib.local.lambda_runtime",  # runs deployed function code
-    "ecomlib.local.api_front",  # serves deployed API Gateway stages
-    "ecomlib.local.stream_pollers",  # Kinesis -> Lambda event source mappings
-    "ecomlib.local.warehouse",  # Redshift Data API on DuckDB: Redshift SQL, COPY from S3
-    "ecomlib.local.firehose",  # Kinesis -> Firehose -> S3 -> Redshift COPY
-    "ecomlib.local.scheduler",  # scheduled EventBridge rules -> Lambda
-]
+class EmbeddedAWS:
+    """The gap-fillers that run inside the process, one object each, in start order; every
+    lifecycle step is a loop over them (see ``ecomlib.local.component``)."""
 
+    def __init__(self) -> None:
+        from ecomlib.local.api_front import ApiFront
+        from ecomlib.local.firehose import Firehose
+        from ecomlib.local.iam_enforcement import IamEnforcement
+        from ecomlib.local.lambda_runtime import LambdaRuntime
+        from ecomlib.local.redshift_data import RedshiftData
+        from ecomlib.local.scheduler import Scheduler
+        from ecomlib.local.stream_pollers import StreamPollers
 
-def _components() -> list:
-    import importlib
+        self.iam = IamEnforcement()  # checks functions' calls against their roles, on request
+        self.lambda_runtime = LambdaRuntime()  # runs deployed function code
+        self.api_front = ApiFront(self.lambda_runtime)  # serves deployed API Gateway stages
+        self.stream_pollers = StreamPollers(self.lambda_runtime)  # Kinesis -> Lambda event source mappings
+        self.redshift_data = RedshiftData()  # Redshift Data API on DuckDB: Redshift SQL, COPY from S3
+        self.firehose = Firehose(self.redshift_data)  # Kinesis -> Firehose -> S3 -> Redshift COPY
+        self.scheduler = Scheduler(self.lambda_runtime)  # scheduled EventBridge rules -> Lambda
+        self.components: list[Component] = [self.iam, self.lambda_runtime, self.api_front, self.stream_pollers,
+                                            self.redshift_data, self.firehose, self.scheduler]
 
-    return [importlib.import_module(name) for name in COMPONENTS]
+    def start(self, endpoint: str) -> None:
+        for component in self.components:
+            component.start(endpoint)
 
+    def stop(self) -> None:
+        for component in reversed(self.components):
+            try:
+                component.stop()
+            except Exception:  # noqa: BLE001  (stop the others all the same)
+                logging.exception("stopping %s", component.name)
 
-def _call_all(hook: str, *args: Any, reverse: bool = False) -> list:
-    modules = _components()
-    return [getattr(m, hook)(*args) for m in (reversed(modules) if reverse else modules) if hasattr(m, hook)]
+    def reset(self) -> None:
+        """Reset moto and every component. Only moto's reset holds MOTO_LOCK: a component's
+        hook may take its own lock, and its worker thread takes that lock before MOTO_LOCK,
+        so holding MOTO_LOCK around the hooks could deadlock."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        for component in self.components:
+            component.before_reset()
+        with MOTO_LOCK:
+            moto_api_backend.reset()
+        for component in self.components:
+            component.reset()
+
+    def status(self) -> dict:
+        body: dict = {}
+        for component in self.components:
+            body.update(component.status())
+        return body
+
+    def drain(self) -> dict:
+        drained: dict = {}
+        for component in self.components:
+            drained.update(component.drain())
+        return drained
+
+    def control(self, route: str, request: dict) -> dict | None:
+        """Every component's answer to ``route``, merged (faults/crash reaches several);
+        None when no component has the route or none took the request."""
+        answer = None
+        for component in self.components:
+            handler = component.routes().get(route)
+            part = handler(request) if handler else None
+            if part is not None:
+                answer = {**(answer or {}), **part}
+        return answer
 
 
 class Serialised:
@@ -251,9 +299,10 @@ class Serialised:
     let through unlocked, because the function it runs calls back into this server.
     """
 
-    def __init__(self, app: Callable, endpoint: str) -> None:
+    def __init__(self, app: Callable, endpoint: str, aws: EmbeddedAWS) -> None:
         self.app = app
         self.endpoint = endpoint
+        self.aws = aws
         self.lock = MOTO_LOCK
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
@@ -269,16 +318,11 @@ class Serialised:
     def control(self, environ: dict, start_response: Callable, route: str) -> list[bytes]:
         method = environ.get("REQUEST_METHOD")
         if route == "status" and method == "GET":
-            body: dict = {"endpoint": self.endpoint, "pid": os.getpid(), "apis": {}}
-            for part in _call_all("status"):
-                body.update(part)
+            body: dict = {"endpoint": self.endpoint, "pid": os.getpid(), "apis": {}, **self.aws.status()}
         elif route == "drain" and method == "POST":
-            body = {"drained": {}}
-            for module in _components():
-                if hasattr(module, "drain"):
-                    body["drained"].update(module.drain())
+            body = {"drained": self.aws.drain()}
         elif route == "reset" and method == "POST":
-            reset_backends()
+            self.aws.reset()
             body = {"reset": True}
         else:
             answer = None
@@ -286,11 +330,7 @@ class Serialised:
                 try:
                     size = int(environ.get("CONTENT_LENGTH") or 0)
                     request = json.loads(environ["wsgi.input"].read(size) or b"{}") if size else {}
-                    # Every component may act on a route (faults/crash reaches several).
-                    for module in _components():
-                        part = module.control(route, request) if hasattr(module, "control") else None
-                        if part is not None:
-                            answer = {**(answer or {}), **part}
+                    answer = self.aws.control(route, request)
                 except (ValueError, LookupError) as exc:  # a bad request: say why
                     start_response("400 Bad Request", [("Content-Type", "application/json")])
                     return [json.dumps({"message": str(exc)}).encode()]
@@ -302,18 +342,6 @@ class Serialised:
         return [json.dumps(body).encode()]
 
 
-def reset_backends() -> None:
-    """Reset moto and every component. Only moto's reset holds MOTO_LOCK: a component's
-    hook may take its own lock, and its worker thread takes that lock before MOTO_LOCK,
-    so holding MOTO_LOCK around the hooks could deadlock."""
-    from moto.moto_api._internal.models import moto_api_backend
-
-    _call_all("before_reset")
-    with MOTO_LOCK:
-        moto_api_backend.reset()
-    _call_all("after_reset")
-
-
 def serve(port: int = 0) -> None:
     """Run the embedded AWS in this process until SIGTERM or SIGINT."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -323,10 +351,11 @@ def serve(port: int = 0) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    patches.apply()
+    aws = EmbeddedAWS()
+    patches.apply(aws)
 
     moto_app = DomainDispatcherApplication(create_backend_app)
-    app = Serialised(moto_app, endpoint="")
+    app = Serialised(moto_app, endpoint="", aws=aws)
     class RequestHandler(WSGIRequestHandler):
         disable_nagle_algorithm = True  # reply at once, not after a 40 ms delayed ACK
 
@@ -334,7 +363,7 @@ def serve(port: int = 0) -> None:
     endpoint = f"http://{HOST}:{httpd.server_port}"
     app.endpoint = endpoint
 
-    _call_all("start", endpoint)
+    aws.start(endpoint)
 
     stopping = threading.Event()
 
@@ -355,12 +384,7 @@ def serve(port: int = 0) -> None:
     try:
         httpd.serve_forever()
     finally:
-        for module in reversed(_components()):
-            if hasattr(module, "stop"):
-                try:
-                    module.stop()
-                except Exception:  # noqa: BLE001  (stop the others all the same)
-                    logging.exception("stopping %s", module.__name__)
+        aws.stop()
         state = _read_state()
         if state and state.get("pid") == os.getpid():
             state_file.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ moto 5.2: stores mappings but invokes the function itself, inside each put, one 
 at a time, through Docker (turned off in ``patches``).
 
 Here: a background thread does what AWS's pollers do, with the same event and failure
-message shapes. ``drain()`` (``POST /_ecomlib/drain``) processes everything pending
+message shapes. ``StreamPollers.drain()`` (``POST /_ecomlib/drain``) processes everything pending
 right away, ignoring batching windows, so notebooks and tests are deterministic.
 """
 
@@ -29,76 +29,15 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ecomlib.local import lambda_runtime
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from ecomlib.local.component import Component, Route, Worker
+from ecomlib.local.lambda_runtime import LambdaRuntime, get_function
 
 log = logging.getLogger("ecomlib.pollers")
 
 POLL_INTERVAL = 0.25  # seconds between polling rounds (AWS: about once a second per shard)
 INFINITE_RETRY_CAP = 10_000  # MaximumRetryAttempts=-1: stop somewhere, as records would expire
-
-_checkpoints: dict[tuple[str, str], int] = {}  # (mapping uuid, shard id) -> last sequence done
-_work = threading.RLock()  # one round at a time: the background loop or a drain
-_stop = threading.Event()
-_stats = {"invocations": 0, "records": 0, "retries": 0, "dead_lettered": 0}
-
-
-# ---- lifecycle hooks ------------------------------------------------------------------
-
-
-def start(endpoint: str) -> None:  # noqa: ARG001
-    _stop.clear()
-    threading.Thread(target=_loop, name="stream-pollers", daemon=True).start()
-
-
-def stop() -> None:
-    _stop.set()
-
-
-def after_reset() -> None:
-    with _work:
-        _checkpoints.clear()
-        for key in _stats:
-            _stats[key] = 0
-
-
-def status() -> dict:
-    return {"pollers": {**_stats, "running": not _stop.is_set()}}
-
-
-def control(route: str, body: dict) -> dict | None:  # noqa: ARG001
-    """``faults/stop``: stop polling (records wait in the stream); ``faults/start``: resume
-    from the checkpoints."""
-    if route == "faults/stop":
-        stop()
-        return {"pollers": "stopped"}
-    if route == "faults/start":
-        with _work:  # the stopped loop has finished its round
-            start("")
-        return {"pollers": "started"}
-    return None
-
-
-def _loop() -> None:
-    while not _stop.wait(POLL_INTERVAL):
-        try:
-            with _work:
-                _round(respect_window=True)
-        except Exception:  # noqa: BLE001  (keep polling; the log says what broke)
-            log.exception("stream pollers: a polling round failed")
-
-
-def drain(timeout: float = 300) -> dict:
-    """Process every pending record of every enabled mapping; returns what was done."""
-    deadline = time.monotonic() + timeout
-    before = dict(_stats)
-    with _work:
-        while _round(respect_window=False):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"records still pending after {timeout:.0f} s (a function keeps failing?)")
-    return {key: _stats[key] - before[key] for key in _stats}
-
-
-# ---- one polling round ----------------------------------------------------------------
 
 
 @dataclass
@@ -108,13 +47,134 @@ class _Shard:
     shard: object  # moto's Shard
 
 
+class StreamPollers(Component):
+    """Every Kinesis event source mapping's pollers: a checkpoint per shard, and counters."""
+
+    name = "pollers"
+
+    def __init__(self, runtime: LambdaRuntime) -> None:
+        self.runtime = runtime
+        self.checkpoints: dict[tuple[str, str], int] = {}  # (mapping uuid, shard id) -> last sequence done
+        self.stats = {"invocations": 0, "records": 0, "retries": 0, "dead_lettered": 0}
+        # one round at a time: the background loop or a drain
+        self._worker = Worker("stream-pollers", POLL_INTERVAL, lambda: self._round(respect_window=True))
+
+    # ---- lifecycle --------------------------------------------------------------------
+
+    def start(self, endpoint: str) -> None:  # noqa: ARG002
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._worker.stop()
+
+    def reset(self) -> None:
+        with self._worker.lock:
+            self.checkpoints.clear()
+            for key in self.stats:
+                self.stats[key] = 0
+
+    def status(self) -> dict:
+        return {"pollers": {**self.stats, "running": self._worker.running}}
+
+    def routes(self) -> dict[str, Route]:
+        """``faults/stop``: stop polling (records wait in the stream); ``faults/start``: resume
+        from the checkpoints."""
+        return {"faults/stop": self._fault_stop, "faults/start": self._fault_start}
+
+    def _fault_stop(self, body: dict) -> dict:  # noqa: ARG002
+        self.stop()
+        return {"pollers": "stopped"}
+
+    def _fault_start(self, body: dict) -> dict:  # noqa: ARG002
+        self._worker.start()  # once the stopped loop has finished its round
+        return {"pollers": "started"}
+
+    def drain(self, timeout: float = 300) -> dict:
+        """Process every pending record of every enabled mapping; returns what was done."""
+        deadline = time.monotonic() + timeout
+        before = dict(self.stats)
+        with self._worker.lock:
+            while self._round(respect_window=False):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"records still pending after {timeout:.0f} s (a function keeps failing?)")
+        return {key: self.stats[key] - before[key] for key in self.stats}
+
+    # ---- one polling round ------------------------------------------------------------
+
+    def _round(self, respect_window: bool) -> int:
+        """Give every shard of every mapping one batch; returns how many records were handled."""
+        from ecomlib.local.server import MOTO_LOCK
+
+        handled = 0
+        with MOTO_LOCK:
+            work = [s for m in _mappings() for s in _shards(m)]
+        for item in work:
+            handled += self._poll_shard(item, respect_window)
+        return handled
+
+    def _poll_shard(self, item: _Shard, respect_window: bool) -> int:
+        from ecomlib.local.server import MOTO_LOCK
+
+        mapping, shard = item.mapping, item.shard
+        key = (mapping.uuid, shard.shard_id)
+        batch_size = mapping.batch_size or 100
+        with MOTO_LOCK:
+            if key not in self.checkpoints:
+                latest = mapping.starting_position == "LATEST"
+                self.checkpoints[key] = shard.get_max_sequence_number() if latest else 0
+            records, _, _ = shard.get_records(str(self.checkpoints[key]), batch_size)
+        if not records:
+            return 0
+        window = float(mapping.max_batch_window or 0)
+        if respect_window and len(records) < batch_size and time.time() - records[0].created_at < window:
+            return 0  # wait for a fuller batch, as AWS does within the batching window
+        self._deliver(item, records)
+        return len(records)
+
+    def _deliver(self, item: _Shard, records: list) -> None:
+        """Invoke until the batch succeeds or its records are given up on; move the checkpoint."""
+        mapping = item.mapping
+        key = (mapping.uuid, item.shard.shard_id)
+        fn = get_function(mapping.function_arn)
+        max_retries = mapping.max_retry_attempts
+        max_retries = INFINITE_RETRY_CAP if max_retries in (None, -1) else int(max_retries)
+        reports_items = "ReportBatchItemFailures" in (mapping.function_response_types or [])
+        stats, checkpoints = self.stats, self.checkpoints
+        pending = [(records, 0)]  # batches still to deliver, with the retries they already had
+        while pending:
+            batch, retries = pending.pop(0)
+            result = self.runtime.invoke(fn, json.dumps(_event(item, batch, fn)))
+            stats["invocations"] += 1
+            failed_from = _first_failure(result, batch) if reports_items and result.ok else None
+            if result.ok and failed_from is None:
+                stats["records"] += len(batch)
+                checkpoints[key] = int(batch[-1].sequence_number)
+                continue
+            if failed_from is not None and failed_from > 0:  # the records before it are done
+                stats["records"] += failed_from
+                checkpoints[key] = int(batch[failed_from - 1].sequence_number)
+                batch = batch[failed_from:]
+            if retries >= max_retries:
+                stats["dead_lettered"] += len(batch)
+                _dead_letter(item, batch, result, retries + 1)
+                checkpoints[key] = int(batch[-1].sequence_number)
+                continue
+            stats["retries"] += 1
+            if not result.ok and mapping.bisect_on_error and len(batch) > 1:
+                half = len(batch) // 2
+                pending[:0] = [(batch[:half], retries + 1), (batch[half:], retries + 1)]
+            else:
+                pending.insert(0, (batch, retries + 1))
+            time.sleep(0.01)
+
+
 def _mappings() -> list:
     from moto.awslambda.models import lambda_backends
 
     found = []
-    for region in list(lambda_backends[lambda_runtime.ACCOUNT_ID].keys()):
-        backend = lambda_backends[lambda_runtime.ACCOUNT_ID][region]
-        found += [m for m in list(backend._event_source_mappings.values())
+    for region in list(lambda_backends[DEFAULT_ACCOUNT_ID].keys()):
+        backend = lambda_backends[DEFAULT_ACCOUNT_ID][region]
+        found += [m for m in list(backend._event_source_mappings.values())  # noqa: SLF001
                   if m.enabled and ":kinesis:" in m.event_source_arn]
     return found
 
@@ -123,77 +183,10 @@ def _shards(mapping) -> list[_Shard]:
     from moto.kinesis.models import kinesis_backends
 
     region, name = mapping.event_source_arn.split(":")[3], mapping.event_source_arn.split("/")[-1]
-    stream = kinesis_backends[lambda_runtime.ACCOUNT_ID][region].streams.get(name)
+    stream = kinesis_backends[DEFAULT_ACCOUNT_ID][region].streams.get(name)
     if stream is None:
         return []
     return [_Shard(mapping, stream, shard) for shard in list(stream.shards.values())]
-
-
-def _round(respect_window: bool) -> int:
-    """Give every shard of every mapping one batch; returns how many records were handled."""
-    from ecomlib.local.server import MOTO_LOCK
-
-    handled = 0
-    with MOTO_LOCK:
-        work = [s for m in _mappings() for s in _shards(m)]
-    for item in work:
-        handled += _poll_shard(item, respect_window)
-    return handled
-
-
-def _poll_shard(item: _Shard, respect_window: bool) -> int:
-    from ecomlib.local.server import MOTO_LOCK
-
-    mapping, shard = item.mapping, item.shard
-    key = (mapping.uuid, shard.shard_id)
-    batch_size = mapping.batch_size or 100
-    with MOTO_LOCK:
-        if key not in _checkpoints:
-            latest = mapping.starting_position == "LATEST"
-            _checkpoints[key] = shard.get_max_sequence_number() if latest else 0
-        records, _, _ = shard.get_records(str(_checkpoints[key]), batch_size)
-    if not records:
-        return 0
-    window = float(mapping.max_batch_window or 0)
-    if respect_window and len(records) < batch_size and time.time() - records[0].created_at < window:
-        return 0  # wait for a fuller batch, as AWS does within the batching window
-    _deliver(item, records)
-    return len(records)
-
-
-def _deliver(item: _Shard, records: list) -> None:
-    """Invoke until the batch succeeds or its records are given up on; move the checkpoint."""
-    mapping = item.mapping
-    key = (mapping.uuid, item.shard.shard_id)
-    fn = lambda_runtime.get_function(mapping.function_arn)
-    max_retries = mapping.max_retry_attempts
-    max_retries = INFINITE_RETRY_CAP if max_retries in (None, -1) else int(max_retries)
-    reports_items = "ReportBatchItemFailures" in (mapping.function_response_types or [])
-    pending = [(records, 0)]  # batches still to deliver, with the retries they already had
-    while pending:
-        batch, retries = pending.pop(0)
-        result = lambda_runtime.invoke(fn, json.dumps(_event(item, batch, fn)))
-        _stats["invocations"] += 1
-        failed_from = _first_failure(result, batch) if reports_items and result.ok else None
-        if result.ok and failed_from is None:
-            _stats["records"] += len(batch)
-            _checkpoints[key] = int(batch[-1].sequence_number)
-            continue
-        if failed_from is not None and failed_from > 0:  # the records before it are done
-            _stats["records"] += failed_from
-            _checkpoints[key] = int(batch[failed_from - 1].sequence_number)
-            batch = batch[failed_from:]
-        if retries >= max_retries:
-            _dead_letter(item, batch, result, retries + 1)
-            _checkpoints[key] = int(batch[-1].sequence_number)
-            continue
-        _stats["retries"] += 1
-        if not result.ok and mapping.bisect_on_error and len(batch) > 1:
-            half = len(batch) // 2
-            pending[:0] = [(batch[:half], retries + 1), (batch[half:], retries + 1)]
-        else:
-            pending.insert(0, (batch, retries + 1))
-        time.sleep(0.01)
 
 
 def _first_failure(result, batch: list) -> int | None:
@@ -246,7 +239,6 @@ def _dead_letter(item: _Shard, batch: list, result, invoke_count: int) -> None:
     """Describe records given up on to the mapping's on-failure destination (as AWS)."""
     from ecomlib.local.server import MOTO_LOCK
 
-    _stats["dead_lettered"] += len(batch)
     mapping = item.mapping
     destination = ((mapping.destination_config or {}).get("OnFailure") or {}).get("Destination")
     log.warning("mapping %s: giving up on %d records of %s", mapping.uuid, len(batch), item.shard.shard_id)
@@ -280,4 +272,4 @@ def _dead_letter(item: _Shard, batch: list, result, invoke_count: int) -> None:
 
     region, queue = destination.split(":")[3], destination.split(":")[5]
     with MOTO_LOCK:
-        sqs_backends[lambda_runtime.ACCOUNT_ID][region].send_message(queue, json.dumps(message))
+        sqs_backends[DEFAULT_ACCOUNT_ID][region].send_message(queue, json.dumps(message))

@@ -25,10 +25,11 @@ by ``redshift_copy``: their docstrings say what they emulate and what differs. A
 WorkgroupName is accepted (database ``dev``). Results are kept for the latest 2,000,000
 result rows (AWS: 24 hours).
 
-In-process use (the Firehose worker loads through here): :func:`execute` runs Redshift
-SQL (COPY included) on a cluster's warehouse and returns a :class:`Result`, raising
-:class:`WarehouseError` with Redshift's message; :func:`run_copy` runs one COPY and
-returns the rows loaded; :func:`query` returns ``(column names, rows)``.
+The state (the warehouses, the kept results) belongs to one :class:`RedshiftData`
+component. In-process use (the Firehose worker loads through it): ``execute`` runs
+Redshift SQL (COPY included) on a cluster's warehouse and returns a :class:`Result`,
+raising :class:`WarehouseError` with Redshift's message; ``run_copy`` runs one COPY and
+returns the rows loaded; ``query`` returns ``(column names, rows)``.
 
 Not emulated: WLM and concurrency scaling, ``WithEvent`` (no EventBridge event), Data API
 sessions (``SessionId``: every call is a session of its own, and its temporary tables end
@@ -51,22 +52,23 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
+
+from moto.core import DEFAULT_ACCOUNT_ID
 
 from ecomlib.local import redshift_copy
+from ecomlib.local.component import Component
 from ecomlib.local.redshift_copy import CopyFailed, CopySpec, Fetched, parse_copy
 from ecomlib.local.redshift_sql import (SESSION_SETTINGS, Result, Translated, WarehouseError, first_word,
                                         records, redshift_message, run_sql, split_statements,
                                         statement_kind, translate)
 
 # Names other modules and the tests import from here.
-__all__ = ["WarehouseError", "Result", "Translated", "execute", "run_copy", "query", "drop_warehouse",
-           "warehouses", "start", "stop", "after_reset", "status", "translate", "split_statements",
+__all__ = ["WarehouseError", "Result", "Translated", "RedshiftData", "translate", "split_statements",
            "parse_copy", "records"]
 
 log = logging.getLogger("ecomlib.warehouse")
 
-ACCOUNT_ID = "123456789012"  # moto's default account
 PAGE_ROWS = 10_000  # rows per GetStatementResult page (AWS pages by size)
 MAX_SQL_BYTES = 100 * 1024  # the Data API refuses longer query strings
 KEPT_RESULT_ROWS = 2_000_000  # results kept in memory, oldest forgotten first (AWS: 24 h)
@@ -116,88 +118,10 @@ class _Warehouse:
                 path.unlink(missing_ok=True)
 
 
-_warehouses: dict[str, _Warehouse] = {}
-_registry = threading.Lock()
-
-
 def _path(cluster: str) -> Path:
     from ecomlib.config import settings
 
     return settings().home / "warehouse" / f"{os.getpid()}-{cluster}.duckdb"
-
-
-def _warehouse_for(cluster: str, token: str | None) -> _Warehouse:
-    """The cluster's warehouse; a new, empty one if the cluster was deleted and recreated."""
-    with _registry:
-        wh = _warehouses.get(cluster)
-        if wh is not None and token is not None and wh.token is not None and wh.token != token:
-            _warehouses.pop(cluster)
-            wh.drop()
-            wh = None
-        if wh is None:
-            wh = _Warehouse(cluster, token, _path(cluster))
-            for stale in (wh.path, wh.path.with_name(wh.path.name + ".wal")):
-                stale.unlink(missing_ok=True)  # left by a crashed process that had our pid
-            _warehouses[cluster] = wh
-        return wh
-
-
-def drop_warehouse(cluster: str) -> bool:
-    """Delete a cluster's warehouse (its data is gone, as when a cluster is deleted)."""
-    with _registry:
-        wh = _warehouses.pop(cluster, None)
-    if wh is None:
-        return False
-    wh.drop()
-    return True
-
-
-def _rename_warehouse(old: str, new: str) -> None:
-    """A renamed cluster keeps its data: move its file to the new name."""
-    with _registry:
-        wh = _warehouses.pop(old, None)
-        if wh is None:
-            return
-        stale = _warehouses.pop(new, None)
-        if stale is not None:
-            stale.drop()
-        with wh.lock:
-            if wh.con is not None:
-                wh.con.close()
-                wh.con = None
-            target = _path(new)
-            for suffix in ("", ".wal"):
-                source = wh.path.with_name(wh.path.name + suffix)
-                if source.exists():
-                    source.replace(target.with_name(target.name + suffix))
-            wh.cluster, wh.path = new, target
-        _warehouses[new] = wh
-
-
-def _drop_all() -> None:
-    with _registry:
-        found = list(_warehouses.values())
-        _warehouses.clear()
-    for wh in found:
-        wh.drop()
-
-
-def warehouses() -> list[str]:
-    """Clusters (or workgroups) that have a warehouse in this process."""
-    with _registry:
-        return sorted(_warehouses)
-
-
-# ======================================================================================
-# Lifecycle hooks (called by ecomlib.local.server)
-# ======================================================================================
-
-
-def start(endpoint: str) -> None:  # noqa: ARG001
-    """Make moto's Redshift Data API run statements here."""
-    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "unsupported syntax" chatter
-    _patch_moto()
-    threading.Thread(target=_warm_up, name="warehouse-warm-up", daemon=True).start()
 
 
 def _warm_up() -> None:
@@ -208,62 +132,6 @@ def _warm_up() -> None:
     with contextlib.suppress(Exception):
         duckdb.connect().execute("SELECT ?", ["warm"]).fetchall()
         translate("SELECT DATE_TRUNC('month', GETDATE()) AS m")
-
-
-def stop() -> None:
-    """Delete every warehouse and what a COPY cut short left behind."""
-    _drop_all()
-    redshift_copy.remove_leftover_workdirs()
-
-
-def after_reset() -> None:
-    """moto forgot every cluster and statement: forget their data too."""
-    _drop_all()
-    with _results_lock:
-        _results.clear()
-
-
-def status() -> dict:
-    """The clusters that have a warehouse (for the server's status route)."""
-    return {"warehouses": warehouses()}
-
-
-# ======================================================================================
-# In-process API (for the other gap-fillers)
-# ======================================================================================
-
-
-def execute(cluster: str, database: str | None, sql: str, parameters: dict | None = None,
-            region: str | None = None) -> Result:
-    """Run Redshift SQL (one or more statements, COPY included) on a cluster's warehouse.
-
-    All statements run in one transaction; the result is the last statement's. Raises
-    :class:`WarehouseError` (Redshift's message) if a statement fails, and does not hold
-    ``MOTO_LOCK`` while DuckDB works. ``database`` None skips the database-name check;
-    ``region`` None finds the cluster in any region.
-    """
-    token, db_name = _find_cluster(ACCOUNT_ID, region, cluster, workgroup=None)
-    if database is not None and database != db_name:
-        raise WarehouseError(f'FATAL: database "{database}" does not exist')
-    outcome = _execute_units(cluster, token, [sql], parameters or {})[0]
-    if outcome.status != "FINISHED":
-        raise WarehouseError(outcome.error or outcome.status)
-    return outcome.result or Result()
-
-
-def run_copy(cluster: str, database: str | None, sql: str, region: str | None = None) -> int:
-    """Run one COPY statement; returns the number of rows loaded."""
-    if first_word(sql) != "COPY":
-        raise WarehouseError("run_copy runs COPY statements only")
-    return execute(cluster, database, sql, region=region).row_count
-
-
-def query(cluster: str, sql: str, parameters: dict | None = None,
-          region: str | None = None) -> tuple[list[str], list[tuple]]:
-    """Run Redshift SQL on a cluster's warehouse; returns (column names, rows)."""
-    result = execute(cluster, None, sql, parameters, region=region)
-    return result.names, result.rows
-
 
 
 def _find_cluster(account: str, region: str | None, cluster: str | None,
@@ -352,32 +220,6 @@ def _moto_released() -> Iterator[None]:
         MOTO_LOCK._acquire_restore(state)  # noqa: SLF001
 
 
-def _execute_units(cluster: str, token: str | None, units: list[str], parameters: dict,
-                   statement_id: str | None = None,
-                   cancelled: threading.Event | None = None) -> list[_Outcome]:
-    """Run units (each one or more statements) in one transaction; one outcome per unit.
-
-    Phase 1: split, parse COPYs and read their S3 objects to local files. Phase 2
-    (warehouse locked): run everything. Neither holds MOTO_LOCK (COPY takes it to read S3).
-    """
-    with _moto_released(), redshift_copy.workdir() as folder:
-        prepared: list[list[_Piece]] = []
-        for unit in units:
-            try:
-                prepared.append([_prepare(text, folder) for text in split_statements(unit)])
-            except WarehouseError as exc:
-                prepared.append([_Piece(text=unit, kind="noop", error=exc)])
-        wh = _warehouse_for(cluster, token)
-        with wh.lock:
-            if wh.closed:
-                raise _ClusterError(f"Cluster {cluster} was deleted while the statement waited.")
-            wh.running = statement_id
-            try:
-                return _run_prepared(wh, prepared, parameters, cancelled)
-            finally:
-                wh.running = None
-
-
 def _prepare(text: str, folder: Path) -> _Piece:
     """Classify one statement; COPY is parsed and its S3 objects fetched now."""
     kind = statement_kind(text)
@@ -389,7 +231,7 @@ def _prepare(text: str, folder: Path) -> _Piece:
             return _Piece(text, "copy", error=exc)
     if kind == "unload":
         return _Piece(text, "noop", error=WarehouseError(
-            "ERROR: UNLOAD is not supported by the local warehouse (ecomlib.local.warehouse)"))
+            "ERROR: UNLOAD is not supported by the local warehouse (ecomlib.local.redshift_data)"))
     return _Piece(text, kind)
 
 
@@ -559,20 +401,6 @@ class _Statement:
         return body
 
 
-_results: "OrderedDict[str, Result]" = OrderedDict()  # sub-statement id -> result
-_results_lock = threading.Lock()
-_query_ids = iter(range(100_000, 10**12))
-
-
-def _keep_result(sub_id: str, result: Result) -> None:
-    with _results_lock:
-        _results[sub_id] = result
-        total = sum(len(r.rows) for r in _results.values())
-        while total > KEPT_RESULT_ROWS and len(_results) > 1:
-            _, dropped = _results.popitem(last=False)
-            total -= len(dropped.rows)
-
-
 def _error(code: str, message: str):
     from moto.core.exceptions import JsonRESTError
 
@@ -598,130 +426,12 @@ def _lookup(backend, statement_id: str) -> tuple[_Statement, _Sub | None]:
     return statement, statement.subs[index]
 
 
-def _submit(response, sqls: list[str], is_batch: bool) -> dict:
-    """ExecuteStatement / BatchExecuteStatement: run now, then answer with the Id."""
-    get = response._get_param  # noqa: SLF001
-    cluster, workgroup = get("ClusterIdentifier"), get("WorkgroupName")
-    database, db_user, secret_arn = get("Database"), get("DbUser"), get("SecretArn")
-    parameters = get("Parameters") or None
-    if bool(cluster) == bool(workgroup):
-        raise _error("ValidationException", "Either ClusterIdentifier or WorkgroupName must be specified, not both.")
-    if not database:
-        raise _error("ValidationException", "Database is required.")
-    for sql in sqls:
-        if not sql or not sql.strip():
-            raise _error("ValidationException", "SQL statement must not be empty.")
-        if len(sql.encode()) > MAX_SQL_BYTES:
-            raise _error("ValidationException", "Cannot process query string larger than 100kB")
-    names = [p.get("name") for p in parameters or []]
-    if len(set(names)) != len(names):
-        raise _error("ValidationException", "Parameter names must be unique.")
-    try:
-        token, db_name = _find_cluster(response.current_account, response.region, cluster, workgroup)
-    except _ClusterError as exc:
-        raise _error("ValidationException", str(exc)) from None
-    backend = response.redshiftdata_backend
-    statement_id = str(uuid.uuid4())
-    subs = [_Sub(id=f"{statement_id}:{i + 1}" if is_batch else statement_id, query_string=sql)
-            for i, sql in enumerate(sqls)]
-    statement = _Statement(id=statement_id, cluster=cluster, workgroup=workgroup, database=database,
-                           db_user=db_user, secret_arn=secret_arn, statement_name=get("StatementName"),
-                           parameters=parameters, subs=subs, is_batch=is_batch)
-    backend.statements[statement_id] = statement
-    _run_statement(statement, cluster or workgroup, token, db_name, sqls,
-                   {p["name"]: p["value"] for p in parameters or []})
-    answer = {"Id": statement_id, "CreatedAt": statement.created, "Database": database}
-    for key, value in (("ClusterIdentifier", cluster), ("WorkgroupName", workgroup), ("DbUser", db_user),
-                       ("SecretArn", secret_arn)):
-        if value:
-            answer[key] = value
-    return answer
-
-
-def _run_statement(statement: _Statement, cluster: str, token: str | None, db_name: str, sqls: list[str],
-                   parameters: dict) -> None:
-    statement.status = "STARTED"
-    for sub in statement.subs:
-        sub.status = "STARTED" if not statement.is_batch else "SUBMITTED"
-    if statement.database != db_name:
-        outcomes = [_Outcome("FAILED", error=f'FATAL: database "{statement.database}" does not exist')] + [
-            _Outcome("ABORTED") for _ in sqls[1:]]
-    else:
-        try:
-            outcomes = _execute_units(cluster, token, sqls, parameters, statement.id, statement.cancel)
-        except WarehouseError as exc:
-            outcomes = [_Outcome("FAILED", error=str(exc))] + [_Outcome("ABORTED") for _ in sqls[1:]]
-        except Exception as exc:  # noqa: BLE001  (a bug here must not leave it STARTED)
-            log.exception("statement %s failed unexpectedly", statement.id)
-            outcomes = [_Outcome("FAILED", error=f"ERROR: internal error in the local warehouse: {exc}")] + [
-                _Outcome("ABORTED") for _ in sqls[1:]]
-    now = time.time()
-    for sub, outcome in zip(statement.subs, outcomes):
-        sub.status = outcome.status
-        sub.error = outcome.error
-        sub.updated = outcome.ended or now
-        sub.created = outcome.started or sub.created
-        sub.duration = int(max(0.0, (outcome.ended or now) - (outcome.started or now)) * 1e9)
-        sub.query_id = next(_query_ids)
-        if outcome.status == "FINISHED" and outcome.result is not None:
-            sub.has_result_set = outcome.result.has_result_set
-            sub.result_rows = outcome.result.row_count
-            sub.result_size = outcome.result.size if outcome.result.has_result_set else 0
-            if outcome.result.has_result_set:
-                _keep_result(sub.id, outcome.result)
-    statuses = [s.status for s in statement.subs]
-    if "FAILED" in statuses:
-        statement.status = "FAILED"
-        statement.error = next(s.error for s in statement.subs if s.status == "FAILED")
-    elif "ABORTED" in statuses:
-        statement.status = "ABORTED"
-        statement.error = next((s.error for s in statement.subs if s.status == "ABORTED"), None)
-    else:
-        statement.status = "FINISHED"
-    statement.updated = now
-
-
-def _describe(response) -> dict:
+def describe(response) -> dict:
     statement, sub = _lookup(response.redshiftdata_backend, response._get_param("Id"))  # noqa: SLF001
     return statement.describe(only=sub)
 
 
-def _result_page(response) -> dict:
-    statement_id = response._get_param("Id")  # noqa: SLF001
-    statement, sub = _lookup(response.redshiftdata_backend, statement_id)
-    if sub is None:
-        if statement.is_batch:
-            raise _error("ValidationException", "Query does not have result. Please check query status "
-                                                "with DescribeStatement. (Use a sub-statement Id <id>:<n>.)")
-        sub = statement.subs[0]
-    if sub.status != "FINISHED" or not sub.has_result_set:
-        raise _error("ResourceNotFoundException", "Query does not have result. Please check query status "
-                                                  "with DescribeStatement.")
-    with _results_lock:
-        result = _results.get(sub.id)
-    if result is None:
-        raise _error("ResourceNotFoundException", "Query result has expired (the local warehouse keeps the "
-                                                  f"latest {KEPT_RESULT_ROWS:,} result rows).")
-    token = response._get_param("NextToken")  # noqa: SLF001
-    offset = 0
-    if token:
-        try:
-            decoded = json.loads(base64.urlsafe_b64decode(token.encode()).decode())
-            offset = int(decoded["offset"])
-            if decoded["id"] != sub.id:
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
-            raise _error("ValidationException", "Invalid NextToken.") from None
-    page = result.rows[offset:offset + PAGE_ROWS]
-    body: dict[str, Any] = {"Records": records(page), "ColumnMetadata": result.columns,
-                            "TotalNumRows": len(result.rows)}
-    if offset + PAGE_ROWS < len(result.rows):
-        body["NextToken"] = base64.urlsafe_b64encode(
-            json.dumps({"id": sub.id, "offset": offset + PAGE_ROWS}).encode()).decode()
-    return body
-
-
-def _list(response) -> dict:
+def list_statements(response) -> dict:
     get = response._get_param  # noqa: SLF001
     status = (get("Status") or "ALL").upper()
     name, cluster, database, workgroup = (get("StatementName"), get("ClusterIdentifier"), get("Database"),
@@ -749,68 +459,295 @@ def _list(response) -> dict:
     return body
 
 
-def _cancel(response) -> dict:
-    statement, _ = _lookup(response.redshiftdata_backend, response._get_param("Id"))  # noqa: SLF001
-    if statement.status not in ("SUBMITTED", "PICKED", "STARTED"):
-        raise _error("ValidationException", f"Could not cancel a query that is already in {statement.status} "
-                                            f"state with ID: {statement.id}")
-    statement.cancel.set()
-    with _registry:
-        running = [wh for wh in _warehouses.values() if wh.running == statement.id]
-    for wh in running:
-        con = wh.con
-        if con is not None:
-            with contextlib.suppress(Exception):
-                con.interrupt()
-    return {"Status": True}
+class RedshiftData(Component):
+    """The warehouses (a DuckDB database per cluster) and the Data API's kept results.
 
+    moto's Redshift Data API answers through :meth:`submit`, :meth:`result_page` and
+    :meth:`cancel` (see ``patches``); the other gap-fillers run SQL with :meth:`execute`.
+    """
 
-_patched = False
+    name = "redshift-data"
 
+    def __init__(self) -> None:
+        self._warehouses: dict[str, _Warehouse] = {}
+        self._registry = threading.Lock()
+        self._results: "OrderedDict[str, Result]" = OrderedDict()  # sub-statement id -> result
+        self._results_lock = threading.Lock()
+        self._query_ids = iter(range(100_000, 10**12))
 
-def _patch_moto() -> None:
-    """Replace moto's Redshift Data API responses with the ones above (idempotent)."""
-    global _patched
-    if _patched:
-        return
-    from moto.redshift.models import RedshiftBackend
-    from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse as Response
+    # ---- lifecycle (called by ecomlib.local.server) -------------------------------------
 
-    def answer(build: Callable[[Any], dict]) -> Callable:
-        def method(self):
-            return 200, {}, json.dumps(build(self))
-        method.__name__ = build.__name__
-        return method
+    def start(self, endpoint: str) -> None:  # noqa: ARG002
+        """Warm up (moto's Redshift Data API runs statements here: see ``patches``)."""
+        logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "unsupported syntax" chatter
+        threading.Thread(target=_warm_up, name="warehouse-warm-up", daemon=True).start()
 
-    Response.execute_statement = answer(lambda self: _submit(self, [self._get_param("Sql")], False))
-    Response.batch_execute_statement = answer(lambda self: _submit(self, list(self._get_param("Sqls") or []), True))
-    Response.describe_statement = answer(_describe)
-    Response.get_statement_result = answer(_result_page)
-    Response.list_statements = answer(_list)
-    Response.cancel_statement = answer(_cancel)
+    def stop(self) -> None:
+        """Delete every warehouse and what a COPY cut short left behind."""
+        self._drop_all()
+        redshift_copy.remove_leftover_workdirs()
 
-    original_delete = RedshiftBackend.delete_cluster
-    original_modify = RedshiftBackend.modify_cluster
-    renaming = threading.local()
+    def reset(self) -> None:
+        """moto forgot every cluster and statement: forget their data too."""
+        self._drop_all()
+        with self._results_lock:
+            self._results.clear()
 
-    def delete_cluster(self, **kwargs):
-        cluster = original_delete(self, **kwargs)
-        if not getattr(renaming, "active", False):
-            drop_warehouse(cluster.cluster_identifier)  # its data goes with it, as on AWS
-        return cluster
+    def status(self) -> dict:
+        """The clusters that have a warehouse (for the server's status route)."""
+        return {"warehouses": self.warehouses()}
 
-    def modify_cluster(self, **kwargs):
-        # moto renames a cluster by deleting it and adding it back: keep its data.
-        renaming.active = True
+    # ---- warehouses -------------------------------------------------------------------
+
+    def _warehouse_for(self, cluster: str, token: str | None) -> _Warehouse:
+        """The cluster's warehouse; a new, empty one if the cluster was deleted and recreated."""
+        with self._registry:
+            wh = self._warehouses.get(cluster)
+            if wh is not None and token is not None and wh.token is not None and wh.token != token:
+                self._warehouses.pop(cluster)
+                wh.drop()
+                wh = None
+            if wh is None:
+                wh = _Warehouse(cluster, token, _path(cluster))
+                for stale in (wh.path, wh.path.with_name(wh.path.name + ".wal")):
+                    stale.unlink(missing_ok=True)  # left by a crashed process that had our pid
+                self._warehouses[cluster] = wh
+            return wh
+
+    def drop_warehouse(self, cluster: str) -> bool:
+        """Delete a cluster's warehouse (its data is gone, as when a cluster is deleted)."""
+        with self._registry:
+            wh = self._warehouses.pop(cluster, None)
+        if wh is None:
+            return False
+        wh.drop()
+        return True
+
+    def rename_warehouse(self, old: str, new: str) -> None:
+        """A renamed cluster keeps its data: move its file to the new name."""
+        with self._registry:
+            wh = self._warehouses.pop(old, None)
+            if wh is None:
+                return
+            stale = self._warehouses.pop(new, None)
+            if stale is not None:
+                stale.drop()
+            with wh.lock:
+                if wh.con is not None:
+                    wh.con.close()
+                    wh.con = None
+                target = _path(new)
+                for suffix in ("", ".wal"):
+                    source = wh.path.with_name(wh.path.name + suffix)
+                    if source.exists():
+                        source.replace(target.with_name(target.name + suffix))
+                wh.cluster, wh.path = new, target
+            self._warehouses[new] = wh
+
+    def _drop_all(self) -> None:
+        with self._registry:
+            found = list(self._warehouses.values())
+            self._warehouses.clear()
+        for wh in found:
+            wh.drop()
+
+    def warehouses(self) -> list[str]:
+        """Clusters (or workgroups) that have a warehouse in this process."""
+        with self._registry:
+            return sorted(self._warehouses)
+
+    # ---- in-process API (for the other gap-fillers) -----------------------------------
+
+    def execute(self, cluster: str, database: str | None, sql: str, parameters: dict | None = None,
+                region: str | None = None) -> Result:
+        """Run Redshift SQL (one or more statements, COPY included) on a cluster's warehouse.
+
+        All statements run in one transaction; the result is the last statement's. Raises
+        :class:`WarehouseError` (Redshift's message) if a statement fails, and does not hold
+        ``MOTO_LOCK`` while DuckDB works. ``database`` None skips the database-name check;
+        ``region`` None finds the cluster in any region.
+        """
+        token, db_name = _find_cluster(DEFAULT_ACCOUNT_ID, region, cluster, workgroup=None)
+        if database is not None and database != db_name:
+            raise WarehouseError(f'FATAL: database "{database}" does not exist')
+        outcome = self._execute_units(cluster, token, [sql], parameters or {})[0]
+        if outcome.status != "FINISHED":
+            raise WarehouseError(outcome.error or outcome.status)
+        return outcome.result or Result()
+
+    def run_copy(self, cluster: str, database: str | None, sql: str, region: str | None = None) -> int:
+        """Run one COPY statement; returns the number of rows loaded."""
+        if first_word(sql) != "COPY":
+            raise WarehouseError("run_copy runs COPY statements only")
+        return self.execute(cluster, database, sql, region=region).row_count
+
+    def query(self, cluster: str, sql: str, parameters: dict | None = None,
+              region: str | None = None) -> tuple[list[str], list[tuple]]:
+        """Run Redshift SQL on a cluster's warehouse; returns (column names, rows)."""
+        result = self.execute(cluster, None, sql, parameters, region=region)
+        return result.names, result.rows
+
+    def _execute_units(self, cluster: str, token: str | None, units: list[str], parameters: dict,
+                       statement_id: str | None = None,
+                       cancelled: threading.Event | None = None) -> list[_Outcome]:
+        """Run units (each one or more statements) in one transaction; one outcome per unit.
+
+        Phase 1: split, parse COPYs and read their S3 objects to local files. Phase 2
+        (warehouse locked): run everything. Neither holds MOTO_LOCK (COPY takes it to read S3).
+        """
+        with _moto_released(), redshift_copy.workdir() as folder:
+            prepared: list[list[_Piece]] = []
+            for unit in units:
+                try:
+                    prepared.append([_prepare(text, folder) for text in split_statements(unit)])
+                except WarehouseError as exc:
+                    prepared.append([_Piece(text=unit, kind="noop", error=exc)])
+            wh = self._warehouse_for(cluster, token)
+            with wh.lock:
+                if wh.closed:
+                    raise _ClusterError(f"Cluster {cluster} was deleted while the statement waited.")
+                wh.running = statement_id
+                try:
+                    return _run_prepared(wh, prepared, parameters, cancelled)
+                finally:
+                    wh.running = None
+
+    # ---- the Data API on moto ---------------------------------------------------------
+
+    def _keep_result(self, sub_id: str, result: Result) -> None:
+        with self._results_lock:
+            self._results[sub_id] = result
+            total = sum(len(r.rows) for r in self._results.values())
+            while total > KEPT_RESULT_ROWS and len(self._results) > 1:
+                _, dropped = self._results.popitem(last=False)
+                total -= len(dropped.rows)
+
+    def submit(self, response, sqls: list[str], is_batch: bool) -> dict:
+        """ExecuteStatement / BatchExecuteStatement: run now, then answer with the Id."""
+        get = response._get_param  # noqa: SLF001
+        cluster, workgroup = get("ClusterIdentifier"), get("WorkgroupName")
+        database, db_user, secret_arn = get("Database"), get("DbUser"), get("SecretArn")
+        parameters = get("Parameters") or None
+        if bool(cluster) == bool(workgroup):
+            raise _error("ValidationException", "Either ClusterIdentifier or WorkgroupName must be specified, not both.")
+        if not database:
+            raise _error("ValidationException", "Database is required.")
+        for sql in sqls:
+            if not sql or not sql.strip():
+                raise _error("ValidationException", "SQL statement must not be empty.")
+            if len(sql.encode()) > MAX_SQL_BYTES:
+                raise _error("ValidationException", "Cannot process query string larger than 100kB")
+        names = [p.get("name") for p in parameters or []]
+        if len(set(names)) != len(names):
+            raise _error("ValidationException", "Parameter names must be unique.")
         try:
-            cluster = original_modify(self, **kwargs)
-        finally:
-            renaming.active = False
-        old, new = kwargs.get("cluster_identifier"), kwargs.get("new_cluster_identifier")
-        if old and new and old != new:
-            _rename_warehouse(old, new)
-        return cluster
+            token, db_name = _find_cluster(response.current_account, response.region, cluster, workgroup)
+        except _ClusterError as exc:
+            raise _error("ValidationException", str(exc)) from None
+        backend = response.redshiftdata_backend
+        statement_id = str(uuid.uuid4())
+        subs = [_Sub(id=f"{statement_id}:{i + 1}" if is_batch else statement_id, query_string=sql)
+                for i, sql in enumerate(sqls)]
+        statement = _Statement(id=statement_id, cluster=cluster, workgroup=workgroup, database=database,
+                               db_user=db_user, secret_arn=secret_arn, statement_name=get("StatementName"),
+                               parameters=parameters, subs=subs, is_batch=is_batch)
+        backend.statements[statement_id] = statement
+        self._run_statement(statement, cluster or workgroup, token, db_name, sqls,
+                       {p["name"]: p["value"] for p in parameters or []})
+        answer = {"Id": statement_id, "CreatedAt": statement.created, "Database": database}
+        for key, value in (("ClusterIdentifier", cluster), ("WorkgroupName", workgroup), ("DbUser", db_user),
+                           ("SecretArn", secret_arn)):
+            if value:
+                answer[key] = value
+        return answer
 
-    RedshiftBackend.delete_cluster = delete_cluster
-    RedshiftBackend.modify_cluster = modify_cluster
-    _patched = True
+    def _run_statement(self, statement: _Statement, cluster: str, token: str | None, db_name: str, sqls: list[str],
+                       parameters: dict) -> None:
+        statement.status = "STARTED"
+        for sub in statement.subs:
+            sub.status = "STARTED" if not statement.is_batch else "SUBMITTED"
+        if statement.database != db_name:
+            outcomes = [_Outcome("FAILED", error=f'FATAL: database "{statement.database}" does not exist')] + [
+                _Outcome("ABORTED") for _ in sqls[1:]]
+        else:
+            try:
+                outcomes = self._execute_units(cluster, token, sqls, parameters, statement.id, statement.cancel)
+            except WarehouseError as exc:
+                outcomes = [_Outcome("FAILED", error=str(exc))] + [_Outcome("ABORTED") for _ in sqls[1:]]
+            except Exception as exc:  # noqa: BLE001  (a bug here must not leave it STARTED)
+                log.exception("statement %s failed unexpectedly", statement.id)
+                outcomes = [_Outcome("FAILED", error=f"ERROR: internal error in the local warehouse: {exc}")] + [
+                    _Outcome("ABORTED") for _ in sqls[1:]]
+        now = time.time()
+        for sub, outcome in zip(statement.subs, outcomes):
+            sub.status = outcome.status
+            sub.error = outcome.error
+            sub.updated = outcome.ended or now
+            sub.created = outcome.started or sub.created
+            sub.duration = int(max(0.0, (outcome.ended or now) - (outcome.started or now)) * 1e9)
+            sub.query_id = next(self._query_ids)
+            if outcome.status == "FINISHED" and outcome.result is not None:
+                sub.has_result_set = outcome.result.has_result_set
+                sub.result_rows = outcome.result.row_count
+                sub.result_size = outcome.result.size if outcome.result.has_result_set else 0
+                if outcome.result.has_result_set:
+                    self._keep_result(sub.id, outcome.result)
+        statuses = [s.status for s in statement.subs]
+        if "FAILED" in statuses:
+            statement.status = "FAILED"
+            statement.error = next(s.error for s in statement.subs if s.status == "FAILED")
+        elif "ABORTED" in statuses:
+            statement.status = "ABORTED"
+            statement.error = next((s.error for s in statement.subs if s.status == "ABORTED"), None)
+        else:
+            statement.status = "FINISHED"
+        statement.updated = now
+
+    def result_page(self, response) -> dict:
+        statement_id = response._get_param("Id")  # noqa: SLF001
+        statement, sub = _lookup(response.redshiftdata_backend, statement_id)
+        if sub is None:
+            if statement.is_batch:
+                raise _error("ValidationException", "Query does not have result. Please check query status "
+                                                    "with DescribeStatement. (Use a sub-statement Id <id>:<n>.)")
+            sub = statement.subs[0]
+        if sub.status != "FINISHED" or not sub.has_result_set:
+            raise _error("ResourceNotFoundException", "Query does not have result. Please check query status "
+                                                      "with DescribeStatement.")
+        with self._results_lock:
+            result = self._results.get(sub.id)
+        if result is None:
+            raise _error("ResourceNotFoundException", "Query result has expired (the local warehouse keeps the "
+                                                      f"latest {KEPT_RESULT_ROWS:,} result rows).")
+        token = response._get_param("NextToken")  # noqa: SLF001
+        offset = 0
+        if token:
+            try:
+                decoded = json.loads(base64.urlsafe_b64decode(token.encode()).decode())
+                offset = int(decoded["offset"])
+                if decoded["id"] != sub.id:
+                    raise ValueError
+            except (ValueError, KeyError, TypeError):
+                raise _error("ValidationException", "Invalid NextToken.") from None
+        page = result.rows[offset:offset + PAGE_ROWS]
+        body: dict[str, Any] = {"Records": records(page), "ColumnMetadata": result.columns,
+                                "TotalNumRows": len(result.rows)}
+        if offset + PAGE_ROWS < len(result.rows):
+            body["NextToken"] = base64.urlsafe_b64encode(
+                json.dumps({"id": sub.id, "offset": offset + PAGE_ROWS}).encode()).decode()
+        return body
+
+    def cancel(self, response) -> dict:
+        statement, _ = _lookup(response.redshiftdata_backend, response._get_param("Id"))  # noqa: SLF001
+        if statement.status not in ("SUBMITTED", "PICKED", "STARTED"):
+            raise _error("ValidationException", f"Could not cancel a query that is already in {statement.status} "
+                                                f"state with ID: {statement.id}")
+        statement.cancel.set()
+        with self._registry:
+            running = [wh for wh in self._warehouses.values() if wh.running == statement.id]
+        for wh in running:
+            con = wh.con
+            if con is not None:
+                with contextlib.suppress(Exception):
+                    con.interrupt()
+        return {"Status": True}
