@@ -209,7 +209,7 @@ def _argument(tokens: _Tokens, option: Option) -> Any:
     elif option.shape == NOISE:
         tokens.skip_as()
     elif option.shape == UNSUPPORTED:
-        raise error(f"COPY ... {option.name} is not supported by the local warehouse (ecomlib.local.warehouse)")
+        raise error(f"COPY ... {option.name} is not supported by the local warehouse (ecomlib.local.redshift_data)")
     return None
 
 

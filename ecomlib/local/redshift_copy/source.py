@@ -34,7 +34,7 @@ from ecomlib.local.redshift_sql import WarehouseError
 
 log = logging.getLogger("ecomlib.warehouse")
 
-ACCOUNT_ID = "123456789012"  # moto's default account, whose S3 buckets COPY reads
+from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT_ID  # moto's account, whose S3 buckets COPY reads  # noqa: E402
 
 
 # ======================================================================================
