@@ -1,5 +1,18 @@
 """Test settings (for tests/ and notebooks/): a private embedded AWS for this run, stopped at the end.
 
+The tests come in layers, one folder each:
+
+=================  =======================================================================
+``tests/unit``     no embedded AWS: pure functions, handlers against in-process moto, data
+``tests/emulator`` the embedded AWS against AWS's behaviour, service by service
+``tests/pipelines`` end to end: deploy, send, drain, count (every test here is ``slow``)
+``tests/course``   the project's files; the notebooks themselves run under ``--nbval``
+=================  =======================================================================
+
+``slow`` marks every test that takes more than a few seconds (the pipelines layer and the
+notebooks as a whole, elsewhere test by test), so ``./course test -m "not slow"`` is the
+quick loop; ``./course test`` runs everything.
+
 The settings are put in os.environ at import time, before any test or notebook kernel
 starts, so nbval's kernels inherit them and share this run's embedded AWS.
 """
@@ -38,6 +51,14 @@ def _interrupt(signum, frame):
 # A run stopped with SIGTERM (a timeout, CI) unwinds like Ctrl-C, so the hook below
 # still stops the embedded AWS instead of leaving it running.
 signal.signal(signal.SIGTERM, _interrupt)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The end-to-end layer and the notebooks are slow as a whole."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.suffix == ".ipynb" or "pipelines" in path.relative_to(REPO).parts[:2]:
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -9,7 +9,7 @@ builds it (``deploy()``, ``teardown()``) from these facts.
 
 Deploy and teardown (``ecomlib.pipelines``), the demo, ``reconcile``, ``bench``, ``cost``,
 ``preflight``, ``infra``, ``viz`` and the template comparison in the tests all loop over
-:data:`PIPELINES`; ``tests/test_registry.py`` fails when a declaration is incomplete.
+:data:`PIPELINES`; ``tests/unit/test_registry.py`` fails when a declaration is incomplete.
 
 Names are patterns: ``{p}`` is the prefix (``ECOM_PREFIX``), ``{account}`` the account id.
 This module is pure data (it imports no other ecomlib module), so that any layer may read it.

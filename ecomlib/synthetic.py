@@ -6,7 +6,7 @@ customers, but with the real data's shape: seasonality by month, hour and weekda
 closed days, invoice sizes, prices and quantities, cancellations and price-0
 adjustments, guests without a CustomerID, repeated and duplicated lines. Only
 aggregate statistics of the real data are used (the constants below: shares, quantiles,
-monthly counts), never its rows. ``tests/test_data.py`` checks the calibration with
+monthly counts), never its rows. ``tests/unit/test_data.py`` checks the calibration with
 stated tolerances at 20,000 and 541,909 rows.
 
 :func:`generate` is the entry point (``ecomlib.data.generate`` calls it).

@@ -11,15 +11,15 @@ from __future__ import annotations
 import ast
 import base64
 import copy
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+from ecomlib.deploy import load_handler
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LAMBDA_DIR = REPO / "lambda_src" / "stream_to_s3"
 EVENTS = LAMBDA_DIR / "events"
 BUCKET = "ecom-test-lake"
@@ -31,15 +31,9 @@ SEQS = [
 SAMPLE_KEY = f"raw/year=2024/month=06/day=10/shardId-000000000006-{SEQS[0]}-{SEQS[2]}.jsonl"
 
 
-def _load_handler():
-    spec = importlib.util.spec_from_file_location("stream_to_s3_handler", LAMBDA_DIR / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["stream_to_s3_handler"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-H = _load_handler()
+H = load_handler("stream_to_s3")  # as in its deployment package: `shared` importable
 AWS = sys.modules["shared.aws"]  # the shared client cache the handler uses
 
 

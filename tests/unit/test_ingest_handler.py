@@ -9,7 +9,6 @@ full (nothing is ignored: the request id comes from the event).
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import sys
 from decimal import Decimal
@@ -17,22 +16,17 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+from ecomlib.deploy import load_handler
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LAMBDA_DIR = REPO / "lambda_src" / "ingest_api"
 EVENTS = LAMBDA_DIR / "events"
 STREAM = "ecom-test-invoices"
 
 
-def _load_handler():
-    spec = importlib.util.spec_from_file_location("ingest_handler", LAMBDA_DIR / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ingest_handler"] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
-H = _load_handler()
+H = load_handler("ingest_api")  # as in its deployment package: `shared` importable
 AWS = sys.modules["shared.aws"]  # the shared client cache and backoff the handler uses
 
 

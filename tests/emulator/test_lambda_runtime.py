@@ -243,6 +243,7 @@ def test_api_front_errors_are_aws_shaped(api):
     assert huge.status_code == 413
 
 
+@pytest.mark.slow
 def test_api_front_serves_concurrent_clients(api):
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda i: requests.get(f"{api}/items/{i}", timeout=30).status_code, range(64)))

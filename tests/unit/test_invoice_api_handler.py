@@ -10,7 +10,6 @@ All data is invented (invoices 7000xx, stock codes 52xxx, customers 19xxx).
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import logging
 import sys
@@ -19,8 +18,9 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+from ecomlib.deploy import load_handler
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LAMBDA_DIR = REPO / "lambda_src" / "invoice_api"
 EVENTS = LAMBDA_DIR / "events"
 INVOICES, CUSTOMERS = "ecom-test-invoices-table", "ecom-test-customers-table"
@@ -28,15 +28,9 @@ KEYS = {INVOICES: ("InvoiceNo", "Part"), CUSTOMERS: ("CustomerID", "InvoicePart"
 CORS = {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"}
 
 
-def _load_handler():
-    spec = importlib.util.spec_from_file_location("invoice_api_handler", LAMBDA_DIR / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["invoice_api_handler"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-H = _load_handler()
+H = load_handler("invoice_api")  # as in its deployment package: `shared` importable
 AWS = sys.modules["shared.aws"]  # the shared client cache the handler uses
 
 

@@ -541,6 +541,7 @@ def test_reset_deletes_the_warehouse_files(cluster):
     assert scalar(cluster, "SELECT 41 + 1") == 42
 
 
+@pytest.mark.slow
 def test_aws_cli_runs_statements(cluster):
     endpoint = server.ensure_running()
     aws_cli = Path(sys.executable).with_name("aws")
@@ -583,6 +584,7 @@ def test_copy_options_parse_in_any_order_and_statements_split():
 # ---- performance smoke ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_copy_200k_generated_rows_exactly(table, bucket):
     cluster = table
     df = data.generate(200_000)

@@ -391,17 +391,13 @@ def test_shared_session_is_used(api):
 
 def test_client_and_ingest_function_agree(monkeypatch):
     import base64
-    import importlib.util
     import sys
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "lambda_src" / "ingest_api" / "handler.py"
-    spec = importlib.util.spec_from_file_location("ingest_handler_contract", path)
-    handler = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, handler)
-    spec.loader.exec_module(handler)
+    from ecomlib.deploy import load_handler
+
+    handler = load_handler("ingest_api")
     monkeypatch.setenv("STREAM_NAME", "ecom-contract")
-    monkeypatch.setattr(handler, "_sleep", lambda s: None)
+    monkeypatch.setattr(sys.modules["shared.aws"], "_sleep", lambda s: None)  # the one backoff's sleep
 
     written: list[dict] = []
     calls = Counter()
@@ -418,7 +414,7 @@ def test_client_and_ingest_function_agree(monkeypatch):
                     answers.append({"SequenceNumber": "1", "ShardId": "shardId-000000000000"})
             return {"FailedRecordCount": sum("ErrorCode" in a for a in answers), "Records": answers}
 
-    monkeypatch.setattr(handler, "kinesis_client", lambda: Kinesis())
+    monkeypatch.setattr(handler, "client", lambda service, **kwargs: Kinesis())
 
     class Gateway(BaseHTTPRequestHandler):  # API Gateway: HTTP -> proxy event -> HTTP
         protocol_version = "HTTP/1.1"

@@ -132,6 +132,7 @@ def test_advancing_too_far_is_refused(rule):
         server.control("scheduler/advance", {"seconds": 10 * 86400})
 
 
+@pytest.mark.slow
 def test_the_scheduler_fires_on_its_own_while_running(rule):
     rule("ecom-test-background", "rate(1 minute)")
     advance(1, "ecom-test-background")

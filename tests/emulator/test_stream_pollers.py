@@ -109,6 +109,7 @@ def pipeline():
     s3.delete_bucket(Bucket="ecom-test-esm")
 
 
+@pytest.mark.slow
 def test_batches_respect_batch_size_order_and_checkpoint(pipeline):
     pipeline.put(*[f"r{i}" for i in range(25)])
     pipeline.map(BatchSize=10, MaximumBatchingWindowInSeconds=300)
@@ -173,6 +174,7 @@ def test_without_bisect_the_whole_batch_goes_to_the_dlq_after_its_retries(pipeli
     assert pipeline.delivered() == ["z"], "the stream moves on past the records given up on"
 
 
+@pytest.mark.slow
 def test_background_pollers_deliver_without_drain(pipeline):
     pipeline.map()
     pipeline.put("live-1", "live-2")

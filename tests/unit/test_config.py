@@ -34,6 +34,7 @@ def test_endpoint_target_needs_a_url(monkeypatch):
         config.settings()
 
 
+@pytest.mark.slow
 def test_endpoint_target_talks_to_the_given_url(monkeypatch):
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
@@ -49,6 +50,7 @@ def test_endpoint_target_talks_to_the_given_url(monkeypatch):
         moto.stop()
 
 
+@pytest.mark.slow
 def test_local_clients_use_fake_credentials_and_the_embedded_endpoint():
     kinesis = aws.client("kinesis")
     credentials = kinesis._request_signer._credentials

@@ -10,7 +10,7 @@ import pytest
 
 from ecomlib import cost, infra, preflight, registry, viz
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = (ROOT / "infra" / "template.yaml").read_text()
 PIPELINES = {p.name: p for p in registry.PIPELINES}
 FUNCTIONS = {f.folder: f for f in registry.functions()}

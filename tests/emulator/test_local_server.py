@@ -41,6 +41,7 @@ def running(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 def test_cli_start_status_stop_leaves_no_process(private_home):
     env = os.environ.copy()
     assert cli("local", "status", env=env).returncode == 1
@@ -67,6 +68,7 @@ def test_cli_start_status_stop_leaves_no_process(private_home):
     assert cli("local", "stop", env=env).stdout.strip() == "not running"
 
 
+@pytest.mark.slow
 def test_aws_cli_works_against_the_endpoint(private_home):
     endpoint = server.start()
     aws.client("kinesis").create_stream(StreamName="cli-check", ShardCount=1)
@@ -81,6 +83,7 @@ def test_aws_cli_works_against_the_endpoint(private_home):
     assert "cli-check" in json.loads(out.stdout)["StreamNames"]
 
 
+@pytest.mark.slow
 def test_reset_forgets_resources_and_keeps_serving(private_home):
     server.start()
     s3 = aws.client("s3")
@@ -91,6 +94,7 @@ def test_reset_forgets_resources_and_keeps_serving(private_home):
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["after-reset"]
 
 
+@pytest.mark.slow
 def test_stale_state_file_is_replaced(private_home):
     (private_home / "server.json").write_text(json.dumps({"pid": 2**22 + 7, "endpoint": "http://127.0.0.1:9"}))
     assert server.status() is None
@@ -99,6 +103,7 @@ def test_stale_state_file_is_replaced(private_home):
     assert server.status()["endpoint"] == endpoint
 
 
+@pytest.mark.slow
 def test_fixed_port_setting_and_loopback_only(private_home, monkeypatch):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -111,6 +116,7 @@ def test_fixed_port_setting_and_loopback_only(private_home, monkeypatch):
         assert local_addresses == {f"127.0.0.1:{port}"}
 
 
+@pytest.mark.slow
 def test_unknown_control_route_is_404(private_home):
     endpoint = server.start()
     response = requests.get(endpoint + "/_ecomlib/nope", timeout=5)
@@ -118,6 +124,7 @@ def test_unknown_control_route_is_404(private_home):
     assert "no route" in response.json()["message"]
 
 
+@pytest.mark.slow
 def test_concurrent_clients_lose_no_write():
     """8 clients append 50 items each to one DynamoDB list: all 400 survive.
 
@@ -202,6 +209,7 @@ def test_kinesis_reads_every_record_in_order_after_patch():
     kinesis.delete_stream(StreamName=stream)
 
 
+@pytest.mark.slow
 def test_a_port_in_use_gets_a_clear_message(monkeypatch, tmp_path):
     import socket
 

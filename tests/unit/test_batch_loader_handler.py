@@ -6,25 +6,19 @@ AWS in test_batch_pipeline.py.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from ecomlib.deploy import load_handler
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _load_handler():
-    spec = importlib.util.spec_from_file_location("batch_loader_handler", REPO / "lambda_src" / "batch_loader" / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["batch_loader_handler"] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+REPO = Path(__file__).resolve().parents[2]
 
 
-H = _load_handler()
+
+
+H = load_handler("batch_loader")  # as in its deployment package: `shared` importable
 BF = sys.modules["shared.bulk_files"]  # reading files line by line, shared out of the handler
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country".split(",")
 

@@ -14,7 +14,7 @@ import requests
 from ecomlib import client, data, deploy
 from ecomlib.pipelines import ingest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

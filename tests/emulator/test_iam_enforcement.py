@@ -12,6 +12,8 @@ from botocore.exceptions import ClientError
 from ecomlib import aws, client, data, deploy, pipelines, security
 from ecomlib.pipelines import ingest, raw_s3
 
+pytestmark = pytest.mark.slow  # deploys every pipeline first
+
 
 @pytest.fixture(scope="module")
 def url():

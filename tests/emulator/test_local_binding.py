@@ -35,6 +35,7 @@ def listening_addresses(pid: int) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_every_listening_socket_is_on_loopback():
     aws.endpoint_url()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-LOCAL = Path(__file__).resolve().parent.parent / "ecomlib" / "local"
+LOCAL = Path(__file__).resolve().parents[2] / "ecomlib" / "local"
 
 # Calls whose result holds no state that changes.
 STATELESS_CALLS = {"logging.getLogger", "getLogger", "re.compile", "frozenset", "tuple", "namedtuple",

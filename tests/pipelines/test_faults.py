@@ -5,7 +5,7 @@
 - 8 clients sending at once: counts exact at every stage;
 - the ingest API fuzzed with hypothesis: only 4xx, or 200 with per-row rejections.
 
-(Replays and poison records: tests/test_stream_pipelines.py and test_stream_pollers.py.)
+(Replays and poison records: tests/pipelines/test_stream_pipelines.py and tests/emulator/test_stream_pollers.py.)
 """
 
 from __future__ import annotations

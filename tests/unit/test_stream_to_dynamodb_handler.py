@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import base64
 import copy
-import importlib.util
 import json
 import sys
 from decimal import Decimal
@@ -20,8 +19,9 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+from ecomlib.deploy import load_handler
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LAMBDA_DIR = REPO / "lambda_src" / "stream_to_dynamodb"
 EVENTS = LAMBDA_DIR / "events"
 INVOICES = "ecom-test-invoices"
@@ -34,15 +34,9 @@ def plain(keys) -> list[tuple]:
     return sorted((k[0], k[1].rsplit("#", 1)[0]) for k in keys)
 
 
-def _load_handler():
-    spec = importlib.util.spec_from_file_location("stream_to_dynamodb_handler", LAMBDA_DIR / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["stream_to_dynamodb_handler"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-H = _load_handler()
+H = load_handler("stream_to_dynamodb")  # as in its deployment package: `shared` importable
 IM = sys.modules["shared.invoice_items"]  # the data model the handler shares with batch_loader
 AWS = sys.modules["shared.aws"]  # the shared client cache and backoff
 

@@ -22,7 +22,7 @@ import pytest
 
 from ecomlib import data, synthetic
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "online_retail"
 REAL_FILE = data.REPO_ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_data.csv.xz"
 STATS_FILE = SHARED / "stats.json"
 
@@ -271,6 +271,7 @@ def generated(request) -> pd.DataFrame:
     return data.generate(request.param, seed=data.DEFAULT_SEED)
 
 
+@pytest.mark.slow
 def test_generated_rows_are_valid_for_the_pipeline(generated):
     df = generated
     assert df[["InvoiceNo", "StockCode", "Country", "InvoiceDate"]].notna().all().all()
@@ -538,6 +539,7 @@ def real() -> pd.DataFrame:
     return data.read_csv(REAL_FILE)
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_real_file_headline_numbers(real):
     assert {c: str(t) for c, t in real.dtypes.items()} == TYPED_DTYPES
@@ -552,6 +554,7 @@ def test_real_file_headline_numbers(real):
     assert report["first_date"] == "2010-12-01T08:26:00" and report["last_date"] == "2011-12-09T12:50:00"
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_real_file_to_records_keeps_prices_exact(real):
     text = pd.read_csv(REAL_FILE, usecols=["UnitPrice"], dtype=str, encoding=data.ENCODING)["UnitPrice"]
@@ -563,6 +566,7 @@ def test_real_file_to_records_keeps_prices_exact(real):
     json.dumps(records[:1000])
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_generated_names_and_codes_are_invented(real):
     fake = data.generate(200_000, seed=9)
@@ -571,6 +575,7 @@ def test_generated_names_and_codes_are_invented(real):
     assert not set(fake["StockCode"]) & set(real["StockCode"].str.upper())
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_real_file_write_csv_reproduces_the_bytes(real, tmp_path):
     import lzma

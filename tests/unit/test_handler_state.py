@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LAMBDA_SRC = REPO / "lambda_src"
 SOURCES = sorted(LAMBDA_SRC.rglob("*.py"))
 
