@@ -21,6 +21,7 @@ def apply() -> None:
     _patch_dynamodb_query()
     _patch_redshift_iam_roles()
     _patch_cloudformation()
+    _patch_create_time_tags()
     _applied = True
 
 
@@ -246,3 +247,66 @@ def _patch_cloudformation() -> None:
     from moto.cloudformation import parsing
 
     parsing.get_model_map.cache_clear()  # the new model joins the map
+
+
+def _patch_create_time_tags() -> None:
+    """Keep the tags given when a bucket, a stream or a stack is created.
+
+    AWS: ``CreateBucket`` tags the bucket with ``CreateBucketConfiguration.Tags``;
+    ``CreateStream`` tags the stream with ``Tags``; a stack's tags (``CreateStack``
+    ``Tags``) are given to every resource of the stack that takes tags. moto 5.2 drops
+    all three, and its stacks ignore the ``Tags`` of Lambda functions, REST APIs and
+    Redshift clusters. ``ecomlib.teardown`` finds a learner's resources by these tags.
+    """
+    import xmltodict
+    from moto.apigateway.models import RestAPI
+    from moto.awslambda.models import LambdaFunction, lambda_backends
+    from moto.cloudformation import parsing
+    from moto.kinesis.responses import KinesisResponse
+    from moto.redshift.models import Cluster
+    from moto.s3.responses import S3Response
+
+    original_bucket_put = S3Response._bucket_response_put
+
+    def bucket_response_put(self, request, bucket_name, querystring):
+        answer = original_bucket_put(self, request, bucket_name, querystring)
+        if not querystring and self.body:
+            configuration = xmltodict.parse(self.body).get("CreateBucketConfiguration") or {}
+            tags = ((configuration.get("Tags") or {}).get("Tag")) or []
+            tags = [tags] if isinstance(tags, dict) else tags
+            if tags:
+                self.backend.put_bucket_tagging(bucket_name, {t["Key"]: t["Value"] for t in tags})
+        return answer
+
+    S3Response._bucket_response_put = bucket_response_put
+
+    original_create_stream = KinesisResponse.create_stream
+
+    def create_stream(self):
+        answer = original_create_stream(self)
+        if self._get_param("Tags"):
+            self.kinesis_backend.add_tags_to_stream(None, self._get_param("StreamName"), self._get_param("Tags"))
+        return answer
+
+    KinesisResponse.create_stream = create_stream
+
+    original_create = parsing.parse_and_create_resource
+
+    def parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name):
+        stack_tags = {k: v for k, v in (resources_map.tags or {}).items() if not k.startswith("aws:")}
+        if stack_tags:  # the resource's own tags win over the stack's
+            properties = dict(resource_json.get("Properties") or {})
+            own = {t["Key"]: t["Value"] for t in properties.get("Tags") or []}
+            properties["Tags"] = [{"Key": k, "Value": v} for k, v in {**stack_tags, **own}.items()]
+            resource_json = {**resource_json, "Properties": properties}
+        resource = original_create(logical_id, resource_json, resources_map, account_id, region_name)
+        tags = {t["Key"]: t["Value"] for t in (resource_json.get("Properties") or {}).get("Tags") or []}
+        if tags and isinstance(resource, LambdaFunction):
+            lambda_backends[account_id][region_name].tag_resource(resource.function_arn, tags)
+        elif tags and isinstance(resource, RestAPI):
+            resource.tags = {**(resource.tags or {}), **tags}
+        elif tags and isinstance(resource, Cluster):
+            resource.create_tags([{"Key": k, "Value": v} for k, v in tags.items()])
+        return resource
+
+    parsing.parse_and_create_resource = parse_and_create_resource
