@@ -82,7 +82,6 @@ def inventory(prefix: str | None = None) -> dict[str, list[str]]:
     """Every resource of ``prefix`` (tagged with it, or untagged with one of its exact
     names), by kind (only kinds with some)."""
     prefix = prefix or settings().prefix
-    exact = registry.names(prefix, aws.account_id())
 
     def mine(kind: str, name: str, tags: dict[str, str]) -> bool:
         if tags.get(registry.COURSE_TAG) == registry.COURSE:
@@ -91,6 +90,7 @@ def inventory(prefix: str | None = None) -> dict[str, list[str]]:
 
     lam, logs, firehose, kinesis = (aws.client(s) for s in ("lambda", "logs", "firehose", "kinesis"))
     ddb, sqs, s3, iam, events = (aws.client(s) for s in ("dynamodb", "sqs", "s3", "iam", "events"))
+    exact = registry.names(prefix, aws.account_id())  # after the first client: the preflight first
     functions = {f["FunctionName"]: f["FunctionArn"] for f in _pages(lam, "list_functions", "Functions")}
     functions = [n for n, arn in functions.items()
                  if mine("function", n, _read_tags(lambda arn=arn: lam.list_tags(Resource=arn)["Tags"]))]
