@@ -17,7 +17,7 @@ Modules are named after what they do, one name each (lower layers first):
 - ``pipelines``   the pipelines, one module each (``pipelines.ingest`` ... ``pipelines.batch``)
 - ``reconcile``   account for every row: stored once, dead-lettered, or missing
 - ``client``      send rows to the ingestion API
-- ``teardown``    delete everything with the course's prefix, then check
+- ``teardown``    delete everything tagged with the course's prefix, then check
 - ``infra``       the whole stack as one CloudFormation template
 - ``viz``         the architecture diagram and the charts
 - ``demo``        ``python -m ecomlib demo``: every pipeline on the dataset

@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--rows", type=int, help="use only the first N rows")
     bench.set_defaults(func=_bench)
 
-    down = sub.add_parser("teardown", help="delete every resource with the course's prefix, then check; "
+    down = sub.add_parser("teardown", help="delete every resource tagged with (or exactly named for) the prefix, then check; "
                           "exit 1 if anything is left")
     down.add_argument("--prefix", help="resource name prefix (default: ECOM_PREFIX, 'ecom')")
     down.add_argument("--dry-run", action="store_true", help="only list what would be deleted")

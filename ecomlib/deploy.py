@@ -8,6 +8,10 @@
 - :func:`ensure_rest_api`, :func:`add_lambda_route`, :func:`deploy_stage` build an API
   Gateway REST API with Lambda proxy integrations; :func:`api_url` says where it answers.
 
+Everything is created with the course's tags (:func:`tags`: the course and the prefix)
+in its create call, so nothing exists untagged and ``ecomlib.teardown`` can tell one
+learner's resources from another's on a shared account.
+
 Every call here works the same on the embedded AWS and on a real account.
 """
 
@@ -38,6 +42,16 @@ LAMBDA_TRUST_POLICY = {
         "Action": "sts:AssumeRole",
     }],
 }
+
+
+def tags() -> dict[str, str]:
+    """The tags of everything created now: ``course`` and ``ecom:prefix`` (``ecomlib.registry``)."""
+    return registry.tags(settings().prefix)
+
+
+def tag_list() -> list[dict[str, str]]:
+    """:func:`tags` as ``[{"Key": ..., "Value": ...}]`` (IAM, S3, DynamoDB, Redshift, ...)."""
+    return registry.tag_list(settings().prefix)
 
 
 def function_name(function: str) -> str:
@@ -117,7 +131,7 @@ def ensure_role(function: str, statements: list[dict]) -> str:
         arn = iam.create_role(
             RoleName=role,
             AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
-            Description=f"Runs the course function {function_name(function)}",
+            Description=f"Runs the course function {function_name(function)}", Tags=tag_list(),
         )["Role"]["Arn"]
     logs = {
         "Sid": "WriteOwnLogs",
@@ -160,7 +174,7 @@ def deploy_function(function: str, role_arn: str, environment: dict[str, str],
     if current is None:
         for attempt in range(10):
             try:
-                lam.create_function(FunctionName=name, Code={"ZipFile": code}, Publish=False, **config)
+                lam.create_function(FunctionName=name, Code={"ZipFile": code}, Publish=False, Tags=tags(), **config)
                 break
             except lam.exceptions.InvalidParameterValueException as error:
                 # On AWS a new role takes a few seconds before Lambda may assume it.
@@ -183,9 +197,10 @@ def ensure_log_group(function: str) -> str:
     logs = aws.client("logs")
     group = f"/aws/lambda/{function_name(function)}"
     try:
-        logs.create_log_group(logGroupName=group)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
+        logs.create_log_group(logGroupName=group, tags=tags())
+    except logs.exceptions.ResourceAlreadyExistsException:  # Lambda made it, untagged, at a first run
+        logs.tag_resource(resourceArn=f"arn:aws:logs:{aws.region()}:{aws.account_id()}:log-group:{group}",
+                          tags=tags())
     logs.put_retention_policy(logGroupName=group, retentionInDays=LOG_RETENTION_DAYS)
     return group
 
@@ -238,7 +253,7 @@ def ensure_rest_api(name: str) -> str:
             if api["name"] == name:
                 return api["id"]
     return apigw.create_rest_api(
-        name=name, description="E-commerce course API", endpointConfiguration={"types": ["REGIONAL"]},
+        name=name, description="E-commerce course API", endpointConfiguration={"types": ["REGIONAL"]}, tags=tags(),
     )["id"]
 
 
@@ -325,11 +340,11 @@ def ensure_bucket(name: str) -> str:
     """Create the S3 bucket if needed; returns its ARN."""
     s3 = aws.client("s3")
     region = aws.region()
+    configuration = {"Tags": tag_list()}
+    if region != "us-east-1":  # the one region named by no LocationConstraint
+        configuration["LocationConstraint"] = region
     try:
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=name)
-        else:
-            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration=configuration)
     except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         pass
     s3.get_waiter("bucket_exists").wait(Bucket=name)
@@ -366,7 +381,7 @@ def ensure_table(name: str, partition_key: str, sort_key: str | None = None) -> 
         ddb.create_table(
             TableName=name, BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
-            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
+            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys], Tags=tag_list(),
         )
     except ddb.exceptions.ResourceInUseException:
         pass
@@ -387,7 +402,7 @@ def delete_table(name: str) -> None:
 def ensure_queue(name: str) -> str:
     """Create the SQS queue if needed (e.g. a dead-letter queue); returns its ARN."""
     sqs = aws.client("sqs")
-    url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "1209600"}, tags=tags())["QueueUrl"]
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
@@ -424,7 +439,7 @@ def ensure_stream_mapping(function: str, stream_arn: str, dead_letter_arn: str, 
         return mapping["UUID"]
     return lam.create_event_source_mapping(
         FunctionName=name, EventSourceArn=stream_arn, StartingPosition="TRIM_HORIZON", Enabled=enabled,
-        **settings,
+        Tags=tags(), **settings,
     )["UUID"]
 
 

@@ -60,7 +60,9 @@ def deploy_stack(schedule: str = "rate(5 minutes)", public: bool = False) -> dic
                   "WarehousePassword": password, "WarehousePublic": str(public).lower(), "Schedule": schedule}
     arguments = dict(StackName=stack_name(), TemplateBody=TEMPLATE.read_text(),
                      Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-                     Capabilities=["CAPABILITY_NAMED_IAM"])
+                     Capabilities=["CAPABILITY_NAMED_IAM"],
+                     # CloudFormation gives the stack's tags to every resource of the stack.
+                     Tags=dp.tag_list())
     try:
         cfn.describe_stacks(StackName=stack_name())
         cfn.update_stack(**arguments)

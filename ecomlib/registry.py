@@ -118,6 +118,31 @@ def name(pattern: str, prefix: str, account: str = "<account>") -> str:
     return pattern.format(p=prefix, account=account)
 
 
+# ---- whose is it: the tags every resource is created with ----------------------------------
+
+COURSE = "ecom-data-engineering"
+COURSE_TAG = "course"  # = COURSE on everything the course creates
+PREFIX_TAG = "ecom:prefix"  # = the prefix it was created with (ECOM_PREFIX)
+
+
+def tags(prefix: str) -> dict[str, str]:
+    """The tags of everything created with ``prefix``: teardown deletes what carries them."""
+    return {COURSE_TAG: COURSE, PREFIX_TAG: prefix}
+
+
+def tag_list(prefix: str) -> list[dict[str, str]]:
+    """:func:`tags` as most AWS APIs take them: ``[{"Key": ..., "Value": ...}]``."""
+    return [{"Key": key, "Value": value} for key, value in tags(prefix).items()]
+
+
+# Created besides what the pipelines list (not in the preflight: free, or notebook 09's stack).
+SUPPORT: tuple[Resource, ...] = (
+    Resource("EC2 security groups", "{p}-warehouse-sg", note="the warehouse's"),
+    Resource("CloudFormation stacks", "{p}-stack", note="notebook 09"),
+    Resource("S3 buckets", "{p}-artifacts-{account}", note="the stack's code"),
+)
+
+
 PIPELINES: tuple[Pipeline, ...] = (
     Pipeline(
         name="ingest", number=1, notebook="02_connect_and_buffer.ipynb", fed_by="client",
@@ -228,3 +253,24 @@ def stores() -> tuple[str, ...]:
 def stream_readers() -> int:
     """How many consumers read every record of the stream (mappings and delivery streams)."""
     return len(mappings()) + sum(1 for p in PIPELINES for r in p.resources if r.kind == "Kinesis Data Firehose")
+
+
+def resources() -> list[Resource]:
+    """Every named thing the course creates, as a pattern: each pipeline's functions (with
+    their roles and log groups) and resources, and :data:`SUPPORT`; no repeats."""
+    found: list[Resource] = []
+    for pipeline in PIPELINES:
+        for f in pipeline.functions:
+            found += [Resource("Lambda functions", f"{{p}}-{f.name}"), Resource("IAM roles", f"{{p}}-{f.name}-role"),
+                      Resource("CloudWatch log groups", f"/aws/lambda/{{p}}-{f.name}")]
+        found += [Resource(r.kind, r.name) for r in pipeline.resources]
+    found += [Resource(r.kind, r.name) for r in SUPPORT]
+    return list(dict.fromkeys(found))
+
+
+def names(prefix: str, account: str) -> dict[str, set[str]]:
+    """The exact names :func:`resources` get with this prefix and account, by kind."""
+    found: dict[str, set[str]] = {}
+    for resource in resources():
+        found.setdefault(resource.kind, set()).add(name(resource.name, prefix, account))
+    return found

@@ -34,6 +34,7 @@ def apply(aws: "EmbeddedAWS") -> None:
     _patch_iam_authorization(aws.iam)
     _patch_events(aws.scheduler)
     _patch_redshift_data(aws.redshift_data)
+    _patch_create_time_tags()
 
 
 def _replace(owner: type, name: str, build: Callable[[Any], Any]) -> None:
@@ -410,3 +411,69 @@ def _patch_redshift_data(data) -> None:
 
     _replace(RedshiftBackend, "delete_cluster", build_delete)
     _replace(RedshiftBackend, "modify_cluster", build_modify)
+
+
+def _patch_create_time_tags() -> None:
+    """Keep the tags given when a bucket, a stream or a stack is created.
+
+    AWS: ``CreateBucket`` tags the bucket with ``CreateBucketConfiguration.Tags``;
+    ``CreateStream`` tags the stream with ``Tags``; a stack's tags (``CreateStack``
+    ``Tags``) are given to every resource of the stack that takes tags. moto 5.2 drops
+    all three, and its stacks ignore the ``Tags`` of Lambda functions, REST APIs and
+    Redshift clusters. ``ecomlib.teardown`` finds a learner's resources by these tags.
+    """
+    import xmltodict
+    from moto.apigateway.models import RestAPI
+    from moto.awslambda.models import LambdaFunction, lambda_backends
+    from moto.cloudformation import parsing
+    from moto.kinesis.responses import KinesisResponse
+    from moto.redshift.models import Cluster
+    from moto.s3.responses import S3Response
+
+    def build_bucket_put(original_bucket_put):
+        def bucket_response_put(self, request, bucket_name, querystring):
+            answer = original_bucket_put(self, request, bucket_name, querystring)
+            if not querystring and self.body:
+                configuration = xmltodict.parse(self.body).get("CreateBucketConfiguration") or {}
+                tags = ((configuration.get("Tags") or {}).get("Tag")) or []
+                tags = [tags] if isinstance(tags, dict) else tags
+                if tags:
+                    self.backend.put_bucket_tagging(bucket_name, {t["Key"]: t["Value"] for t in tags})
+            return answer
+        return bucket_response_put
+
+    _replace(S3Response, "_bucket_response_put", build_bucket_put)
+
+    def build_create_stream(original_create_stream):
+        def create_stream(self):
+            answer = original_create_stream(self)
+            if self._get_param("Tags"):
+                self.kinesis_backend.add_tags_to_stream(None, self._get_param("StreamName"), self._get_param("Tags"))
+            return answer
+        return create_stream
+
+    _replace(KinesisResponse, "create_stream", build_create_stream)
+
+    # A module function, not a class attribute: keep moto's original once, on the module.
+    if not hasattr(parsing, "_ecomlib_moto_parse_and_create_resource"):
+        parsing._ecomlib_moto_parse_and_create_resource = parsing.parse_and_create_resource
+    original_create = parsing._ecomlib_moto_parse_and_create_resource
+
+    def parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name):
+        stack_tags = {k: v for k, v in (resources_map.tags or {}).items() if not k.startswith("aws:")}
+        if stack_tags:  # the resource's own tags win over the stack's
+            properties = dict(resource_json.get("Properties") or {})
+            own = {t["Key"]: t["Value"] for t in properties.get("Tags") or []}
+            properties["Tags"] = [{"Key": k, "Value": v} for k, v in {**stack_tags, **own}.items()]
+            resource_json = {**resource_json, "Properties": properties}
+        resource = original_create(logical_id, resource_json, resources_map, account_id, region_name)
+        tags = {t["Key"]: t["Value"] for t in (resource_json.get("Properties") or {}).get("Tags") or []}
+        if tags and isinstance(resource, LambdaFunction):
+            lambda_backends[account_id][region_name].tag_resource(resource.function_arn, tags)
+        elif tags and isinstance(resource, RestAPI):
+            resource.tags = {**(resource.tags or {}), **tags}
+        elif tags and isinstance(resource, Cluster):
+            resource.create_tags([{"Key": k, "Value": v} for k, v in tags.items()])
+        return resource
+
+    parsing.parse_and_create_resource = parse_and_create_resource

@@ -84,7 +84,8 @@ def ensure_copy_role(bucket_arn: str) -> str:
     try:
         arn = iam.get_role(RoleName=role)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
-        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust),
+                              Tags=dp.tag_list())["Role"]["Arn"]
     iam.put_role_policy(RoleName=role, PolicyName="least-privilege", PolicyDocument=json.dumps(read))
     return arn
 
@@ -103,7 +104,7 @@ def ensure_schedule(function_arn: str, expression: str = DEFAULT_SCHEDULE, enabl
     events, lam = aws.client("events"), aws.client("lambda")
     rule_arn = events.put_rule(Name=rule_name(), ScheduleExpression=expression,
                                State="ENABLED" if enabled else "DISABLED",
-                               Description="Load the bulk files waiting in batch/incoming/")["RuleArn"]
+                               Description="Load the bulk files waiting in batch/incoming/", Tags=dp.tag_list())["RuleArn"]
     events.put_targets(Rule=rule_name(), Targets=[{"Id": "batch-loader", "Arn": function_arn}])
     try:  # without this statement EventBridge may not invoke the function
         lam.add_permission(FunctionName=dp.function_name(FUNCTION), StatementId="run-on-schedule",

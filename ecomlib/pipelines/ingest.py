@@ -33,7 +33,7 @@ def ensure_stream(shards: int = 2) -> str:
     kinesis = aws.client("kinesis")
     name = stream_name()
     try:
-        kinesis.create_stream(StreamName=name, ShardCount=shards)
+        kinesis.create_stream(StreamName=name, ShardCount=shards, Tags=dp.tags())
     except kinesis.exceptions.ResourceInUseException:
         pass
     kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})

@@ -97,7 +97,9 @@ def ensure_security_group() -> str:
         return found["SecurityGroups"][0]["GroupId"]
     vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     group = ec2.create_security_group(GroupName=security_group_name(), VpcId=vpc,
-                                      Description="Redshift: port 5439 from Kinesis Data Firehose only")["GroupId"]
+                                      Description="Redshift: port 5439 from Kinesis Data Firehose only",
+                                      TagSpecifications=[{"ResourceType": "security-group",
+                                                          "Tags": dp.tag_list()}])["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": REDSHIFT_PORT, "ToPort": REDSHIFT_PORT,
         "IpRanges": [{"CidrIp": FIREHOSE_CIDRS[region], "Description": f"Kinesis Data Firehose, {region}"}]}])
@@ -123,6 +125,7 @@ def ensure_cluster(node_type: str = "ra3.large", password: str | None = None, pu
             ClusterIdentifier=wh.cluster_id(), ClusterType="single-node", NodeType=node_type,
             DBName=wh.DATABASE, MasterUsername=wh.DB_USER, MasterUserPassword=password or new_password(),
             PubliclyAccessible=public, Encrypted=True, VpcSecurityGroupIds=[ensure_security_group()],
+            Tags=dp.tag_list(),
         )
     except redshift.exceptions.ClusterAlreadyExistsFault:
         if password:
@@ -160,7 +163,8 @@ def ensure_firehose_role(stream_arn: str, bucket_arn: str) -> str:
     try:
         arn = iam.get_role(RoleName=role)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
-        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust),
+                              Tags=dp.tag_list())["Role"]["Arn"]
     iam.put_role_policy(RoleName=role, PolicyName="least-privilege",
                         PolicyDocument=json.dumps(firehose_policy(stream_arn, bucket_arn)))
     return arn
@@ -215,6 +219,7 @@ def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict, passwo
                 "CompressionFormat": "UNCOMPRESSED",
             },
         },
+        Tags=dp.tag_list(),
     )
     return name
 

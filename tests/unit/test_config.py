@@ -67,3 +67,36 @@ def test_aws_target_uses_the_standard_configuration(monkeypatch):
     assert aws.endpoint_url() is None
     session = aws.session()
     assert session.region_name == "eu-west-1"
+
+
+@pytest.mark.parametrize("prefix", ["ecom", "ecom-alice", "e", "class7-bob", "a" * 40])
+def test_prefixes_valid_in_every_name_are_taken(monkeypatch, prefix):
+    monkeypatch.setenv("ECOM_PREFIX", prefix)
+    assert config.settings().prefix == prefix
+
+
+@pytest.mark.parametrize("prefix, breaks", [
+    ("a" * 41, "IAM roles 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-stream-to-dynamodb-role' is 65 characters: at most 64"),
+    ("1ecom", "Redshift cluster '1ecom-warehouse' breaks the rule: it must begin with a letter"),
+    ("ecom--x", "Redshift cluster 'ecom--x-warehouse' breaks the rule: it must not have two consecutive hyphens"),
+    ("ecom-", "Redshift cluster 'ecom--warehouse' breaks the rule: it must not have two consecutive hyphens"),
+    ("-ecom", "S3 buckets '-ecom-artifacts-123456789012' breaks the rule: it must begin and end with a letter or digit"),
+    ("xn--shop", "S3 buckets 'xn--shop-artifacts-123456789012' breaks the rule: it must not begin with xn--"),
+    ("sg-team", "EC2 security groups 'sg-team-warehouse-sg' breaks the rule: it must not begin with sg-"),
+    ("ecom_x", "use only lowercase letters, digits and dashes"),
+    ("ecom.x", "use only lowercase letters, digits and dashes"),
+    ("ecom-ingest", "'ecom-ingest-api' would be a name of prefix 'ecom' too"),
+    ("ecom-invoice", "'ecom-invoice-api' would be a name of prefix 'ecom' too"),
+])
+def test_a_prefix_that_breaks_a_naming_rule_is_refused_with_the_rule_and_the_name(monkeypatch, prefix, breaks):
+    monkeypatch.setenv("ECOM_PREFIX", prefix)
+    with pytest.raises(config.ConfigError) as refused:
+        config.settings()
+    assert str(refused.value).startswith(f"ECOM_PREFIX={prefix!r}: ")
+    assert breaks in str(refused.value)
+
+
+def test_every_kind_the_registry_names_has_its_rules():
+    from ecomlib import registry
+
+    assert {r.kind for r in registry.resources()} == set(config.NAME_RULES)
