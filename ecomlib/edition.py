@@ -215,9 +215,9 @@ def refresh(paths: list[Path | str], log: Callable[[str], None] = print) -> None
     conftest.py (a private embedded AWS, stopped afterwards), a fresh kernel per notebook,
     execution counts 1, 2, 3, ... Commit the result when its outputs changed on purpose."""
     home = tempfile.mkdtemp(prefix="ecomlib-refresh-")
-    saved = dict(os.environ)
+    saved, env = dict(os.environ), nbval_environment(home)
     os.environ.clear()
-    os.environ.update(nbval_environment(home))
+    os.environ.update(env)
     try:
         for path in map(Path, paths):
             log(f"running {path} ...")

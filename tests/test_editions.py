@@ -233,11 +233,12 @@ def test_refresh_runs_a_notebook_in_place_as_nbval_does(tmp_path, monkeypatch):
     """A fresh kernel of this environment, in the notebook's folder, with the test settings
     and its own embedded AWS home; counts 1, 2, ...; this process's settings are restored."""
     monkeypatch.setenv("ECOM_DATASET", "/somewhere/real.csv")
+    monkeypatch.setenv("SOMETHING_ELSE", "kept")  # PATH, PYTHONPATH, ...: as they are
     before = dict(os.environ)
     cells = [{"cell_type": "code", "execution_count": 7, "id": f"c{n}", "metadata": {}, "outputs": [],
               "source": text} for n, text in enumerate([
                   "import os, pathlib",
-                  "print(os.environ['ECOM_TARGET'], os.environ['ECOM_PREFIX'], 'ECOM_DATASET' in os.environ)",
+                  "print(os.environ['ECOM_TARGET'], os.environ['ECOM_PREFIX'], 'ECOM_DATASET' in os.environ, os.environ['SOMETHING_ELSE'])",
                   "print(pathlib.Path.cwd().name, os.environ['ECOM_HOME'] != %r)" % before["ECOM_HOME"]])]
     path = tmp_path / "nb" / "01_x.ipynb"
     path.parent.mkdir()
@@ -245,5 +246,5 @@ def test_refresh_runs_a_notebook_in_place_as_nbval_does(tmp_path, monkeypatch):
     edition.refresh([path], log=lambda message: None)
     done = load(path)
     assert [c["execution_count"] for c in done["cells"]] == [1, 2, 3]
-    assert [stdout_lines(c) for c in done["cells"]] == [[], ["local ecom False"], ["nb True"]]
+    assert [stdout_lines(c) for c in done["cells"]] == [[], ["local ecom False kept"], ["nb True"]]
     assert dict(os.environ) == before
