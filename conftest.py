@@ -75,3 +75,39 @@ def real_dataset() -> Path:
     if not REAL_DATASET.exists():
         pytest.skip(f"real dataset not found at {REAL_DATASET}")
     return REAL_DATASET
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    """The student edition, checked inside nbval's run of the answer key: before a
+    ``solution`` cell runs, run what the student edition has in its place (the lines outside
+    the solution markers) and the checker call after it, in the same kernel, so in the state
+    a learner reaches by running the cells above; expect no error and one "Not yet: ..." line.
+    (tests/course/test_editions.py can also run each student notebook whole; see there.)"""
+    cell = getattr(item, "cell", None)
+    if cell is None or "solution" not in cell.get("metadata", {}).get("tags", []):
+        return
+    from ecomlib import edition, exercises
+
+    stub, _ = edition.split_solution(cell.source)
+    code = [c for c in item.parent.nb.cells if c.cell_type == "code"]
+    call = code[item.cell_num + 1].source
+    kernel = item.parent.kernel
+    msg_id = kernel.execute_cell_input(f"{stub}\n{call}", allow_stdin=False)
+    kernel.await_reply(msg_id, timeout=item.config.option.nbval_cell_timeout)
+    text, errors = "", []
+    while True:
+        msg = kernel.get_message(stream="iopub", timeout=item.config.option.nbval_cell_timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "status" and content["execution_state"] == "idle":
+            break
+        if kind == "stream":
+            text += content["text"]
+        elif kind == "error":
+            errors.append(f"{content['ename']}: {content['evalue']}")
+    printed = text.splitlines()
+    if errors or len(printed) != 1 or not printed[0].startswith(exercises.NOT_YET):
+        pytest.fail(f"student edition, unanswered:\n{stub}\n{call}\nprinted {printed}, errors {errors}",
+                    pytrace=False)

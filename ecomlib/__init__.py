@@ -20,6 +20,8 @@ Modules are named after what they do, one name each (lower layers first):
 - ``teardown``    delete everything tagged with the course's prefix, then check
 - ``infra``       the whole stack as one CloudFormation template
 - ``viz``         the architecture diagram and the charts
+- ``exercises``   exercise checkers that answer in one line ("Not yet: ..." or "✓ ...")
+- ``edition``     the student edition and the answer key from the committed notebooks
 - ``demo``        ``python -m ecomlib demo``: every pipeline on the dataset
 - ``bench``       ``python -m ecomlib bench``: timings of each stage
 - ``local``       the embedded local AWS (moto plus what moto does not emulate)

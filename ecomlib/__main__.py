@@ -1,4 +1,5 @@
-"""Command line: ``python -m ecomlib local start|status|stop|reset``, ``demo``, ``bench``, ``teardown``."""
+"""Command line: ``python -m ecomlib local start|status|stop|reset``, ``demo``, ``bench``, ``teardown``,
+``edition student|answers|refresh``."""
 
 from __future__ import annotations
 
@@ -99,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--prefix", help="resource name prefix (default: ECOM_PREFIX, 'ecom')")
     down.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     down.set_defaults(func=_teardown)
+
+    from ecomlib import edition
+
+    editions = sub.add_parser("edition", help="write the student edition or the answer key; "
+                              "refresh notebook outputs")
+    edition.add_commands(editions)
 
     args = parser.parse_args(argv)
     from ecomlib.preflight import NotConfirmed
