@@ -1,4 +1,4 @@
-"""Command line: ``python -m ecomlib local start|status|stop|reset``, ``demo``, ``bench``, ``teardown``."""
+"""Command line: ``python -m ecomlib local start|status|stop|reset``, ``demo``, ``bench``, ``teardown``, ``doctor``."""
 
 from __future__ import annotations
 
@@ -64,6 +64,12 @@ def _teardown(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from ecomlib import doctor
+
+    return doctor.main(["--no-aws"] if args.no_aws else [])
+
+
 def _exit_on_signal(signum: int, frame: object) -> None:
     signal.signal(signum, signal.SIG_IGN)  # a second signal must not interrupt the clean-up
     sys.exit(128 + signum)
@@ -99,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--prefix", help="resource name prefix (default: ECOM_PREFIX, 'ecom')")
     down.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     down.set_defaults(func=_teardown)
+
+    doctor = sub.add_parser("doctor", help="check this machine (Python, disk, ports, the embedded AWS, a tiny "
+                            "pipeline); print the fix for each problem; exit 1 if any")
+    doctor.add_argument("--no-aws", action="store_true", help="skip the embedded AWS and the pipeline")
+    doctor.set_defaults(func=_doctor)
 
     args = parser.parse_args(argv)
     from ecomlib.preflight import NotConfirmed

@@ -23,7 +23,6 @@ import io
 import json
 import logging
 import os
-import select
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ecomlib import portable
 from ecomlib.local import iam_enforcement
 from ecomlib.local.lambda_worker import read_message, write_message
 
@@ -200,8 +200,7 @@ def _run(fn, event: str) -> InvokeResult:
             "event": event, "request_id": request_id, "deadline_ms": deadline_ms,
             "invoked_arn": fn.function_arn,
         })
-        ready, _, _ = select.select([worker.proc.stdout], [], [], timeout)
-        if not ready:
+        if not portable.wait_readable(worker.proc.stdout, timeout):
             response = {"ok": False, "logs": "", "error": {
                 "errorType": "Sandbox.Timedout",
                 "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
@@ -345,7 +344,8 @@ def _spawn(fn) -> Worker:
     day = time.strftime("%Y/%m/%d", time.gmtime())
     log_stream = f"{day}/[$LATEST]{uuid.uuid4().hex}"
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **portable.child_env(),
+        "PATH": os.environ.get("PATH", os.defpath),
         "LANG": "C.UTF-8",
         "TZ": "UTC",
         "PYTHONPATH": str(code),
