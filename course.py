@@ -22,6 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
 MIN_PYTHON = (3, 11)
+WINDOWS = os.name == "nt"
 LEARNER = "requirements.txt"
 DEV = "requirements-dev.txt"
 # What `pip install -e .` needs to build ecomlib with no network (pyproject's build-system).
@@ -35,7 +36,7 @@ def venv_dir():
 
 def venv_python(venv=None):
     venv = venv or venv_dir()
-    if os.name == "nt":
+    if WINDOWS:
         return venv / "Scripts" / "python.exe"
     return venv / "bin" / "python"
 
@@ -111,7 +112,7 @@ def setup(requirements=LEARNER, wheels=None):
 def execute(args):
     """Run ``args`` (in the repository) and exit with its code."""
     args = [str(a) for a in args]
-    if os.name == "nt":  # no exec on Windows that keeps the console: wait and pass the code on
+    if WINDOWS:  # no exec on Windows that keeps the console: wait and pass the code on
         sys.exit(subprocess.run(args, cwd=str(REPO)).returncode)
     os.chdir(str(REPO))
     os.execv(args[0], args)
