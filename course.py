@@ -92,13 +92,15 @@ def setup(requirements=LEARNER, wheels=None):
     check_python()
     venv = venv_dir()
     python = venv_python(venv)
+    installed = {stamp_name(LEARNER), stamp_name(DEV)} if requirements == LEARNER else {stamp_name(DEV)}
+    if python.exists() and any((venv / name).exists() for name in installed):
+        return python
+    wheels = wheels or os.environ.get("ECOM_WHEELS") or None
+    if wheels and not Path(wheels).is_dir():
+        fail("No wheel folder at %s: give the folder `wheels DIR` filled (a USB stick, a share)." % wheels)
     if not python.exists():
         print("Creating %s ..." % venv, file=sys.stderr)
         run([sys.executable, "-m", "venv", venv])
-    wheels = wheels or os.environ.get("ECOM_WHEELS") or None
-    installed = {stamp_name(LEARNER), stamp_name(DEV)} if requirements == LEARNER else {stamp_name(DEV)}
-    if any((venv / name).exists() for name in installed):
-        return python
     print("Installing %s into %s%s (first run: a minute or two)..."
           % (requirements, venv, " from %s, no network" % wheels if wheels else ""), file=sys.stderr)
     for command in install_commands(python, requirements, wheels):
@@ -147,13 +149,14 @@ def main(argv):
         try:
             python = setup()
         except SystemExit:
-            print("doctor: the course's environment could not be installed (see above). Check the network "
-                  "(or use `setup --offline DIR` with the instructor's wheel folder); the checks that need "
-                  "nothing installed:", file=sys.stderr)
             sys.path.insert(0, str(REPO))
             from ecomlib import doctor
 
-            doctor.run(aws=False)
+            setup_failed = doctor.Check(
+                "setup", "FAIL", "the course's environment could not be installed (the error is above)",
+                "check the network and run `./course setup` again, or install from the instructor's wheel "
+                "folder: `./course setup --offline DIR`; the checks below need nothing installed")
+            doctor.run(aws=False, packages=False, before=(setup_failed,))
             sys.exit(1)
         execute([python, "-m", "ecomlib", "doctor", *args])
     elif command == "wheels":

@@ -262,8 +262,10 @@ def check_embedded_aws() -> list[Check]:
                 Check("tiny pipeline", "skip", "needs the embedded AWS")]
 
 
-def run(aws: bool = True, out: Callable[[str], None] = print) -> list[Check]:
-    """Run every check, printing one line each; returns the checks."""
+def run(aws: bool = True, packages: bool = True, out: Callable[[str], None] = print,
+        before: tuple[Check, ...] = ()) -> list[Check]:
+    """Run every check, printing one line each; returns the checks. (The launcher runs it
+    without ``packages`` and ``aws`` when the course's environment could not be installed.)"""
     checks: list[Check] = []
 
     def report(*found: Check) -> None:
@@ -271,14 +273,17 @@ def run(aws: bool = True, out: Callable[[str], None] = print) -> list[Check]:
             checks.append(check)
             out(check.line())
 
+    report(*before)
     report(check_python())
     if sys.version_info[:2] < MIN_PYTHON:
         return checks  # the rest needs a supported Python
     report(check_disk())
     report(*check_ports())
-    packages = check_packages()
-    report(packages)
-    if aws and not packages.failed:
+    if packages:
+        found = check_packages()
+        report(found)
+        aws = aws and not found.failed
+    if aws:
         report(*check_embedded_aws())
     failed = [c.name for c in checks if c.failed]
     out(f"doctor: {len(failed)} problem(s): {', '.join(failed)}" if failed else "doctor: ready for the course")

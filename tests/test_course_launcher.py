@@ -56,6 +56,7 @@ def test_setup_installs_the_learner_set_and_test_the_developer_set_offline_when_
     venv = tmp_path / "venv"
     monkeypatch.setenv("ECOM_VENV", str(venv))
     monkeypatch.setenv("ECOM_WHEELS", str(tmp_path / "wheels"))
+    (tmp_path / "wheels").mkdir()
     ran = []
 
     def fake_run(args):  # record the commands; make the venv's python exist as `venv` would
@@ -167,3 +168,16 @@ def test_binder_runs_the_same_setup_on_the_same_python():
 
 def test_ci_runs_the_readme_test_command():
     assert "./course test -p no:cacheprovider" in (REPO / ".ci" / "run").read_text()
+
+
+def test_doctor_reports_a_failed_setup_and_what_it_could_still_check(tmp_path):
+    env = {**os.environ, "ECOM_VENV": str(tmp_path / "venv"), "ECOM_WHEELS": str(tmp_path / "no-such-folder")}
+    result = subprocess.run([sys.executable, "course.py", "doctor"], cwd=REPO, capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 1
+    assert "No wheel folder at" in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("[FAIL] setup: ") and lines[1].startswith("       fix: ")
+    assert any(line.startswith("[  ok] python:") for line in lines)
+    assert lines[-1] == "doctor: 1 problem(s): setup"
+    assert not (tmp_path / "venv").exists(), "nothing is created before the wheel folder is found"
