@@ -156,3 +156,12 @@ def test_cells_that_create_resources_are_tagged_costs_money():
                 assert "costs-money" in cell["metadata"].get("tags", []), f"{path.name}, cell {number}"
                 tagged += 1
     assert tagged > 20
+
+
+def test_every_package_dependency_is_pinned_for_learners():
+    """pyproject's dependencies (the minimums) name only packages the learner's set pins."""
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.match(r"[A-Za-z0-9_.\-]+", dependency).group(0).lower() for dependency in declared}
+    assert names <= set(pins(LEARNER)), names - set(pins(LEARNER))
