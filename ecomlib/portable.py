@@ -10,7 +10,6 @@ documented Windows APIs but have not been run on Windows by the course's CI.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from typing import IO, Any
@@ -80,6 +79,8 @@ def detached() -> dict[str, Any]:
     """``subprocess.Popen`` arguments for a background process that outlives its starter and
     leads its own process group (so :func:`stop_group` reaches the workers it starts)."""
     if WINDOWS:
+        import subprocess
+
         return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
     return {"start_new_session": True}
 
@@ -88,6 +89,8 @@ def stop_group(pid: int, force: bool = False) -> None:
     """Ask the process group led by ``pid`` to stop (SIGTERM), or kill it (``force``).
     Windows has no SIGTERM for another process: the process tree is ended with taskkill."""
     if WINDOWS:
+        import subprocess
+
         # /F: a console program ignores taskkill's polite close, so the tree is always ended.
         subprocess.run(["taskkill", "/PID", str(pid), "/T", "/F"], capture_output=True)
         return
