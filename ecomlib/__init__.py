@@ -2,6 +2,7 @@
 
 Modules are named after what they do, one name each (lower layers first):
 
+- ``portable``    the operating-system calls, for POSIX and Windows alike
 - ``config``      settings and targets (local, endpoint, aws), and resource names
 - ``schema``      the data's columns and types, ``parse``, reference figures of the real data
 - ``synthetic``   the seeded generator of data shaped like the real data
@@ -22,6 +23,7 @@ Modules are named after what they do, one name each (lower layers first):
 - ``viz``         the architecture diagram and the charts
 - ``exercises``   exercise checkers that answer in one line ("Not yet: ..." or "✓ ...")
 - ``edition``     the student edition and the answer key from the committed notebooks
+- ``doctor``      ``python -m ecomlib doctor``: check this machine, print the fix for each problem
 - ``demo``        ``python -m ecomlib demo``: every pipeline on the dataset
 - ``bench``       ``python -m ecomlib bench``: timings of each stage
 - ``local``       the embedded local AWS (moto plus what moto does not emulate)

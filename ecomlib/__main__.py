@@ -1,5 +1,5 @@
 """Command line: ``python -m ecomlib local start|status|stop|reset``, ``demo``, ``bench``, ``teardown``,
-``edition student|answers|refresh``."""
+``doctor``, ``edition student|answers|refresh``."""
 
 from __future__ import annotations
 
@@ -65,6 +65,12 @@ def _teardown(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from ecomlib import doctor
+
+    return doctor.main(["--no-aws"] if args.no_aws else [])
+
+
 def _exit_on_signal(signum: int, frame: object) -> None:
     signal.signal(signum, signal.SIG_IGN)  # a second signal must not interrupt the clean-up
     sys.exit(128 + signum)
@@ -106,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     editions = sub.add_parser("edition", help="write the student edition or the answer key; "
                               "refresh notebook outputs")
     edition.add_commands(editions)
+
+    doctor = sub.add_parser("doctor", help="check this machine (Python, disk, ports, the embedded AWS, a tiny "
+                            "pipeline); print the fix for each problem; exit 1 if any")
+    doctor.add_argument("--no-aws", action="store_true", help="skip the embedded AWS and the pipeline")
+    doctor.set_defaults(func=_doctor)
 
     args = parser.parse_args(argv)
     from ecomlib.preflight import NotConfirmed

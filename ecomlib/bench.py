@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from ecomlib import client, data
+from ecomlib import client, data, portable
 from ecomlib.config import settings
 
 
 def _peak_rss_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(max(own, children) / 1024, 1)
+    return round(max(portable.max_rss_mb(), portable.max_rss_mb(children=True)), 1)
 
 
 def _log(message: str) -> None:

@@ -91,11 +91,17 @@ def deploy_stack(schedule: str = "rate(5 minutes)", public: bool = False) -> dic
 
 
 def lint() -> str:
-    """cfn-lint's findings on the template ("" when there are none)."""
+    """cfn-lint's findings on the template ("" when there are none). cfn-lint is a developer
+    tool (requirements-dev.txt): without it, this says so and how to get it, and finds nothing."""
+    import importlib.util
+    import os
     import subprocess
     import sys
 
-    cfn_lint = Path(sys.executable).parent / "cfn-lint"  # installed beside this Python
+    if importlib.util.find_spec("cfnlint") is None:
+        return ("not installed in this environment, the template was not linted (a developer tool: "
+                "`./course test` or `pip install -r requirements-dev.txt` installs it)")
+    cfn_lint = Path(sys.executable).parent / ("cfn-lint.exe" if os.name == "nt" else "cfn-lint")  # beside Python
     result = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True)
     return (result.stdout + result.stderr).strip() if result.returncode else ""
 

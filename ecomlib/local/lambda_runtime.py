@@ -23,7 +23,6 @@ import io
 import json
 import logging
 import os
-import select
 import shutil
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from ecomlib import portable
 from ecomlib.local.component import Component, Route
 from ecomlib.local.iam_enforcement import role_credentials
 from ecomlib.local.lambda_worker import read_message, write_message
@@ -221,8 +221,7 @@ class LambdaRuntime(Component):
                 "event": event, "request_id": request_id, "deadline_ms": deadline_ms,
                 "invoked_arn": fn.function_arn,
             })
-            ready, _, _ = select.select([worker.proc.stdout], [], [], timeout)
-            if not ready:
+            if not portable.wait_readable(worker.proc.stdout, timeout):
                 response = {"ok": False, "logs": "", "error": {
                     "errorType": "Sandbox.Timedout",
                     "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
@@ -323,7 +322,8 @@ class LambdaRuntime(Component):
         day = time.strftime("%Y/%m/%d", time.gmtime())
         log_stream = f"{day}/[$LATEST]{uuid.uuid4().hex}"
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            **portable.child_env(),
+            "PATH": os.environ.get("PATH", os.defpath),
             "LANG": "C.UTF-8",
             "TZ": "UTC",
             "PYTHONPATH": str(code),

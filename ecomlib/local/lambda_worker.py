@@ -15,13 +15,14 @@ import io
 import json
 import logging
 import os
-import resource
 import struct
 import sys
 import time
 import traceback
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, Callable
+
+from ecomlib.portable import max_rss_mb
 
 
 def read_message(stream: BinaryIO) -> dict | None:
@@ -130,7 +131,7 @@ def main() -> None:
         finally:
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         response["logs"] = capture.getvalue()
-        response["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        response["max_rss_mb"] = int(max_rss_mb())
         write_message(results, response)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from typing import Any, Callable, Iterator
 
 import requests
 
+from ecomlib import portable
 from ecomlib.config import settings
 from ecomlib.local.component import Component
 
@@ -60,17 +60,7 @@ def _read_state() -> dict | None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by its parent) is not alive.
-    with contextlib.suppress(OSError):
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z"):
-            return False
-    return True
+    return portable.pid_alive(pid)  # (a zombie, exited but not reaped, is not alive)
 
 
 def _running_state() -> dict | None:
@@ -86,11 +76,11 @@ def _start_lock() -> Iterator[None]:
     home = settings().home
     home.mkdir(parents=True, exist_ok=True)
     with open(home / "start.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        portable.lock_file(fh)
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            portable.unlock_file(fh)
 
 
 def ensure_running() -> str:
@@ -115,7 +105,7 @@ def start(timeout: float = 60) -> str:
         # holds none of its pipes (output goes to the log file).
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            start_new_session=True, close_fds=True, env=os.environ.copy(),
+            close_fds=True, **portable.detached(), env=os.environ.copy(),
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -202,14 +192,12 @@ def stop(timeout: float = 10) -> bool:
         _state_file().unlink(missing_ok=True)  # stale file of a process that died
         return False
     pid = state["pid"]
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)  # the server leads its own process group
+    portable.stop_group(pid)  # the server leads its own process group
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.05)
     if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+        portable.stop_group(pid, force=True)
     _state_file().unlink(missing_ok=True)
     return True
 

@@ -20,24 +20,78 @@ def pins(path: Path) -> dict[str, str]:
     return found
 
 
+LEARNER = REPO / "requirements.txt"
+DEV = REPO / "requirements-dev.txt"
+DEV_ONLY = {"cfn-lint": "cfnlint", "hypothesis": "hypothesis", "nbval": "nbval", "pytest": "pytest"}
+
+
 def test_environment_yml_and_requirements_pin_the_same_versions():
-    requirements = pins(REPO / "requirements.txt")
+    """environment.yml (conda, Binder) is the learner's set, pin for pin."""
+    requirements = pins(LEARNER)
     environment = pins(REPO / "environment.yml")
     assert requirements, "no pins found in requirements.txt"
     assert requirements == environment
 
 
+def test_the_developer_set_is_the_learner_set_plus_the_test_tools():
+    lines = [line.split("#")[0].strip() for line in DEV.read_text().splitlines()]
+    assert "-r requirements.txt" in lines
+    dev_only = pins(DEV)
+    assert set(dev_only) == set(DEV_ONLY), "requirements-dev.txt pins exactly the developer-only tools"
+    assert not set(dev_only) & set(pins(LEARNER)), "a pin in both files"
+
+
 def test_installed_versions_are_the_pinned_ones():
-    wrong = {name: (pinned, version(name)) for name, pinned in pins(REPO / "requirements.txt").items()
-             if version(name) != pinned}
+    wanted = {**pins(LEARNER), **pins(DEV)}
+    wrong = {name: (pinned, version(name)) for name, pinned in wanted.items() if version(name) != pinned}
     assert not wrong, f"installed versions differ from the pins (pinned, installed): {wrong}"
 
 
 def test_every_pin_is_exact():
-    for line in (REPO / "requirements.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line:
-            assert PIN.match(line), f"not pinned with ==: {line!r}"
+    for path in (LEARNER, DEV):
+        for line in path.read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if line and line != "-r requirements.txt":
+                assert PIN.match(line), f"{path.name}: not pinned with ==: {line!r}"
+
+
+def _imported_modules(source: str) -> set[str]:
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_learners_code_needs_no_developer_tool():
+    """What a learner runs (ecomlib, lambda_src, the notebooks) imports none of the tools that
+    only requirements-dev.txt installs, so the learner's install is enough for it. (The
+    notebooks' one use of cfn-lint goes through infra.lint, which says when it is missing.)"""
+    import json
+
+    sources = {str(p.relative_to(REPO)): p.read_text() for folder in ("ecomlib", "lambda_src")
+               for p in (REPO / folder).rglob("*.py")}
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        for number, cell in enumerate(json.loads(path.read_text())["cells"]):
+            if cell["cell_type"] == "code":
+                lines = [line for line in "".join(cell["source"]).splitlines()
+                         if not line.lstrip().startswith(("%", "!"))]  # magics and shell lines
+                sources[f"{path.name}, cell {number}"] = "\n".join(lines)
+    assert len(sources) > 100
+    for where, source in sources.items():
+        used = _imported_modules(source) & set(DEV_ONLY.values())
+        assert not used, f"{where} imports {used}, which only requirements-dev.txt installs"
+
+
+def test_the_learner_set_leaves_out_what_only_developers_need():
+    learner = pins(LEARNER)
+    assert "moto" in learner and "boto3" in learner and "jupyterlab" in learner
+    # moto's [server] extra would bring cfn-lint (with sympy) back: the learner's moto has none.
+    assert not re.search(r"^moto\[", LEARNER.read_text(), re.MULTILINE)
 
 
 def test_no_real_data_or_machine_paths_in_tracked_files():
@@ -156,3 +210,12 @@ def test_the_package_docstring_lists_every_module():
     modules = {p.stem for p in (REPO / "ecomlib").glob("*.py") if not p.stem.startswith("__")}
     modules |= {p.name for p in (REPO / "ecomlib").iterdir() if (p / "__init__.py").exists()}
     assert listed == modules
+
+
+def test_every_package_dependency_is_pinned_for_learners():
+    """pyproject's dependencies (the minimums) name only packages the learner's set pins."""
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.match(r"[A-Za-z0-9_.\-]+", dependency).group(0).lower() for dependency in declared}
+    assert names <= set(pins(LEARNER)), names - set(pins(LEARNER))
