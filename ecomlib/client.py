@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -43,7 +44,7 @@ from typing import Any, Iterator, Sequence
 import pandas as pd
 import requests
 from requests.adapters import HTTPAdapter
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # a text bar: a saved notebook shows its final state, not a widget's 0%
 
 from ecomlib import data
 
@@ -455,7 +456,7 @@ def send(
     summary = SendSummary(sent=len(rows))
     statuses: Counter = Counter()
     started = time.perf_counter()
-    bar = tqdm(total=len(rows), unit="row", desc="send", disable=not progress)
+    bar = tqdm(total=len(rows), unit="row", desc="send", disable=not progress, file=sys.stdout)
     batches = _batches(rows, batch_size, one_per_request)
     running: set[Future] = set()
     try:
@@ -480,7 +481,7 @@ def send(
                         summary.errors.extend(result.errors)
                         statuses.update(result.statuses)
                         bar.update(result.rows)
-                        bar.set_postfix(accepted=summary.accepted, rejected=summary.rejected, refresh=False)
+                        bar.set_postfix(accepted=f"{summary.accepted:,}", rejected=f"{summary.rejected:,}", refresh=False)
             except BaseException as exc:
                 job.stop.set()  # the other workers stop at their next step
                 for future in running:

@@ -204,7 +204,8 @@ def execute(notebook: dict, cwd: Path | str, *, timeout: int = 900, allow_errors
 
     node = nbformat.reads(json.dumps(notebook), as_version=4)
     manager = KernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnv())
-    client = NotebookClient(node, km=manager, timeout=timeout, allow_errors=allow_errors,
+    # coalesce_streams: one output per stream, a progress bar saved in its final state
+    client = NotebookClient(node, km=manager, timeout=timeout, allow_errors=allow_errors, coalesce_streams=True,
                             resources={"metadata": {"path": str(cwd)}})
     client.execute()
     return json.loads(nbformat.writes(node))
