@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 
 from botocore.exceptions import ClientError
 
@@ -111,3 +112,102 @@ def reconcile(stages: tuple[str, ...] | None = None) -> dict:
         dead = dead_lettered_rows(registry.name(queue, settings().prefix)) if queue else []
         result[stage] = _compare(stream_ids, stored_ids(stage), dead)
     return result
+
+
+# ---- what drain() waits for ---------------------------------------------------------------
+
+
+def stream_arrivals() -> dict[str, datetime]:
+    """Every row of the stream (by RowId) with when its record arrived (the first time)."""
+    arrivals: dict[str, datetime] = {}
+    for record in ingest.iter_records():
+        for row in ingest.rows_of(record):
+            if row.get("RowId") is not None:
+                arrivals.setdefault(row["RowId"], record["ApproximateArrivalTimestamp"])
+    return arrivals
+
+
+def fed_stores() -> dict[str, datetime | None]:
+    """The stores a consumer is feeding now, each with the time from which it gets the
+    stream's rows (None: all of them): a pipeline whose stream mapping is ``Enabled``
+    and starts at TRIM_HORIZON, and the warehouse once its delivery stream is ``ACTIVE``
+    (Firehose reads from LATEST: rows that arrived before it was created never reach it).
+    A store whose consumer is switched off, not deployed or still changing is left out:
+    its rows wait in the stream."""
+    from ecomlib import deploy as dp
+    from ecomlib.pipelines import warehouse
+
+    lam, firehose = aws.client("lambda"), aws.client("firehose")
+    try:
+        stream_arn = aws.client("kinesis").describe_stream_summary(
+            StreamName=ingest.stream_name())["StreamDescriptionSummary"]["StreamARN"]
+    except ClientError:
+        return {}
+    fed: dict[str, datetime | None] = {}
+    for stage in registry.stores():
+        pipeline = registry.get(stage)
+        if not _exists(pipeline.stores):
+            continue
+        for mapping in pipeline.mappings:
+            try:
+                found = lam.list_event_source_mappings(
+                    FunctionName=dp.function_name(mapping.function), EventSourceArn=stream_arn)["EventSourceMappings"]
+            except lam.exceptions.ResourceNotFoundException:
+                found = []
+            if any(m["State"] == "Enabled" and m.get("StartingPosition") == "TRIM_HORIZON" for m in found):
+                fed[stage] = None
+        if any(r.kind == "Kinesis Data Firehose" for r in pipeline.resources):
+            try:
+                described = firehose.describe_delivery_stream(
+                    DeliveryStreamName=warehouse.delivery_stream_name())["DeliveryStreamDescription"]
+            except firehose.exceptions.ResourceNotFoundException:
+                continue
+            if described["DeliveryStreamStatus"] == "ACTIVE":
+                fed[stage] = described["CreateTimestamp"]
+    return fed
+
+
+def warehouse_given_up_ids() -> set[str]:
+    """RowIds in the objects of the manifests Firehose gave up on (under ``errors/`` in its
+    bucket): delivered by Firehose, not loaded; they are for you to load later."""
+    from ecomlib.pipelines import warehouse
+
+    s3 = aws.client("s3")
+    bucket = warehouse.bucket_name()
+    ids: set[str] = set()
+    try:
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                for o in page.get("Contents", []) if "errors/" in o["Key"]]
+    except s3.exceptions.NoSuchBucket:
+        return ids
+    for key in keys:
+        try:
+            entries = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).get("entries", [])
+        except (ValueError, AttributeError):
+            continue  # not a manifest
+        for entry in entries:
+            source_bucket, _, source_key = entry["url"].removeprefix("s3://").partition("/")
+            try:
+                body = s3.get_object(Bucket=source_bucket, Key=source_key)["Body"].read()
+            except s3.exceptions.NoSuchKey:
+                continue
+            ids.update(json.loads(line).get("RowId") for line in body.splitlines() if line.strip())
+    ids.discard(None)
+    return ids
+
+
+def outstanding(expected: set[str], stage: str) -> dict:
+    """Of the ``expected`` RowIds, how many ``stage`` holds, how many it gave up on
+    (dead-lettered, or in a manifest Firehose gave up on), and which it has not yet."""
+    pipeline = registry.get(stage)
+    stored = set(stored_ids(stage)) & expected
+    if pipeline.dead_letter_queue:
+        given_up = {r.get("RowId") for r in dead_lettered_rows(registry.name(pipeline.dead_letter_queue,
+                                                                                settings().prefix))}
+    elif any(r.kind == "Kinesis Data Firehose" for r in pipeline.resources):
+        given_up = warehouse_given_up_ids()
+    else:
+        given_up = set()
+    rejected = (given_up & expected) - stored
+    return {"in": len(expected), "stored": len(stored), "rejected": len(rejected),
+            "waiting": sorted(expected - stored - rejected)}
