@@ -191,7 +191,7 @@ def warehouse_given_up_ids() -> set[str]:
                 body = s3.get_object(Bucket=source_bucket, Key=source_key)["Body"].read()
             except s3.exceptions.NoSuchKey:
                 continue
-            ids.update(json.loads(line).get("RowId") for line in body.splitlines() if line.strip())
+            ids.update(row.get("RowId") for row in ingest.rows_of({"Data": body}))
     ids.discard(None)
     return ids
 
