@@ -127,12 +127,15 @@ def stream_arrivals() -> dict[str, datetime]:
     return arrivals
 
 
+ON = ("Enabled", "Creating", "Enabling", "Updating")  # a mapping that delivers, or soon will
+
+
 def fed_stores() -> dict[str, datetime | None]:
     """The stores a consumer is feeding now, each with the time from which it gets the
-    stream's rows (None: all of them): a pipeline whose stream mapping is ``Enabled``
-    and starts at TRIM_HORIZON, and the warehouse once its delivery stream is ``ACTIVE``
+    stream's rows (None: all of them): a pipeline whose stream mapping is ``Enabled`` (or
+    becoming so) and starts at TRIM_HORIZON, and the warehouse once its delivery stream is ``ACTIVE``
     (Firehose reads from LATEST: rows that arrived before it was created never reach it).
-    A store whose consumer is switched off, not deployed or still changing is left out:
+    A store whose consumer is switched off (or being deleted) or not deployed is left out:
     its rows wait in the stream."""
     from ecomlib import deploy as dp
     from ecomlib.pipelines import warehouse
@@ -154,7 +157,7 @@ def fed_stores() -> dict[str, datetime | None]:
                     FunctionName=dp.function_name(mapping.function), EventSourceArn=stream_arn)["EventSourceMappings"]
             except lam.exceptions.ResourceNotFoundException:
                 found = []
-            if any(m["State"] == "Enabled" and m.get("StartingPosition") == "TRIM_HORIZON" for m in found):
+            if any(m["State"] in ON and m.get("StartingPosition") == "TRIM_HORIZON" for m in found):
                 fed[stage] = None
         if any(r.kind == "Kinesis Data Firehose" for r in pipeline.resources):
             try:
