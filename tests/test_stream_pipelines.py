@@ -149,7 +149,7 @@ def test_drain_answers_per_store_and_skips_a_consumer_that_is_off(loaded):
 def test_drain_times_out_naming_the_store_that_lacks_rows(loaded, monkeypatch):
     from collections import Counter
 
-    from ecomlib import reconcile as rc
+    from ecomlib.pipelines import stores as rc
 
     counted = rc.stored_ids
     monkeypatch.setattr(rc, "stored_ids", lambda stage: Counter() if stage == "raw_s3" else counted(stage))

@@ -40,7 +40,7 @@ def drain(timeout: float = 300, poll_seconds: float = 10) -> dict:
 
     The rows in the stream when this is called are the promise: each store whose
     consumer is on (a stream mapping ``Enabled``, the delivery stream ``ACTIVE``; see
-    ``reconcile.fed_stores``) must hold each of them, or have given up on it (a
+    ``pipelines.stores.fed_stores``) must hold each of them, or have given up on it (a
     dead-letter message, or a manifest Firehose left under ``errors/``). The warehouse
     owes only the rows that arrived after its delivery stream was created (Firehose
     reads from LATEST). Stores are counted with their pipelines' declared functions
@@ -53,7 +53,7 @@ def drain(timeout: float = 300, poll_seconds: float = 10) -> dict:
     Returns, per store waited for: ``{"in": rows owed, "stored": ..., "rejected": ...}``
     (the same on every target).
     """
-    from ecomlib import reconcile
+    from ecomlib.pipelines import stores as reconcile
 
     local = settings().is_local
     if local:
