@@ -444,7 +444,8 @@ def delete_table(name: str) -> None:
 
 
 def ensure_queue(name: str) -> str:
-    """Create the SQS queue if needed (e.g. a dead-letter queue); returns its ARN."""
+    """Create the SQS queue if needed (e.g. a dead-letter queue); returns its ARN. A name
+    deleted less than 60 s ago is refused by SQS (``QueueDeletedRecently``): this waits."""
     sqs = aws.client("sqs")
 
     def create() -> str | None:
