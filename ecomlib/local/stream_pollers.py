@@ -23,8 +23,9 @@ UpdateEventSourceMapping). moto 5.2: a mapping is Enabled at once and gone at on
 
 Here: a background thread does what AWS's pollers do, with the same event and failure
 message shapes; :class:`StreamPollers` keeps each mapping's state transition (for
-``aws_time``'s ``mapping_transition``, see ``patches._patch_mapping_states``). ``StreamPollers.drain()`` (``POST /_ecomlib/drain``) processes everything pending
-right away, ignoring batching windows, so notebooks and tests are deterministic.
+``aws_time``'s ``mapping_transition``, see ``patches._patch_mapping_states``).
+``StreamPollers.drain()`` (``POST /_ecomlib/drain``) processes everything pending right
+away, ignoring batching windows, so notebooks and tests are deterministic.
 """
 
 from __future__ import annotations
