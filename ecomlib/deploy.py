@@ -7,6 +7,9 @@
 - :func:`deploy_function` creates or updates the function (code and configuration).
 - :func:`ensure_rest_api`, :func:`add_lambda_route`, :func:`deploy_stage` build an API
   Gateway REST API with Lambda proxy integrations; :func:`api_url` says where it answers.
+- :func:`wait_until` and :func:`retry_while_propagating`: AWS finishes many changes after
+  the call returns (a mapping is ``Creating``, a new role is not usable yet, a deleted
+  queue's name is taken for 60 s); the code here waits on the state AWS reports.
 
 Everything is created with the course's tags (:func:`tags`: the course and the prefix)
 in its create call, so nothing exists untagged and ``ecomlib.teardown`` can tell one
@@ -22,6 +25,7 @@ import json
 import time
 import zipfile
 from pathlib import Path
+from typing import Any, Callable, Iterable
 
 from botocore.exceptions import ClientError
 
@@ -52,6 +56,67 @@ def tags() -> dict[str, str]:
 def tag_list() -> list[dict[str, str]]:
     """:func:`tags` as ``[{"Key": ..., "Value": ...}]`` (IAM, S3, DynamoDB, Redshift, ...)."""
     return registry.tag_list(settings().prefix)
+
+
+# ---- waiting for AWS -------------------------------------------------------------------
+
+
+def wait_until(describe: Callable[[], Any], state: Any, timeout: float, what: str) -> Any:
+    """Call ``describe()`` until it returns ``state`` (a value, a tuple of accepted values,
+    or a predicate); returns the last value. Polls quickly at first, then every few
+    seconds, as AWS's waiters do. After ``timeout`` seconds raises TimeoutError naming
+    ``what``, the state it is in and the one awaited."""
+    accepted = state if callable(state) else (
+        (lambda value: value in state) if isinstance(state, (tuple, list, set, frozenset)) else
+        (lambda value: value == state))
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        current = describe()
+        if accepted(current):
+            return current
+        if time.monotonic() >= deadline:
+            wanted = getattr(state, "__doc__", None) if callable(state) else state
+            raise TimeoutError(f"{what}: still {current!r} after {timeout:.0f} s (waiting for {wanted})")
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 5.0)
+
+
+# Errors AWS gives while a new role or policy is not yet visible to the service using it
+# (IAM is eventually consistent): (error code, part of the message).
+PROPAGATION_ERRORS = (
+    # CreateFunction with a new role
+    ("InvalidParameterValueException", "cannot be assumed by Lambda"),
+    # CreateEventSourceMapping before the role's new policy may read the stream / send to the queue
+    ("InvalidParameterValueException", "Please ensure the role can perform"),
+    ("InvalidParameterValueException", "execution role does not have permissions"),
+    # CreateDeliveryStream with a new role
+    ("InvalidArgumentException", "unable to assume role"),
+    ("InvalidArgumentException", "Please check the role provided"),
+)
+
+
+def _propagating(error: ClientError) -> bool:
+    code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
+    return any(code == c and part.lower() in message.lower() for c, part in PROPAGATION_ERRORS)
+
+
+def retry_while_propagating(call: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+    """``call()``, again with backoff while AWS answers that a new role or policy is not
+    usable yet (:data:`PROPAGATION_ERRORS`); other errors are raised at once."""
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while True:
+        try:
+            return call()
+        except ClientError as error:
+            if not _propagating(error):
+                raise
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{what}: the new role or policy was still not usable after {timeout:.0f} s "
+                                   f"({error.response['Error']['Message']})") from error
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 5.0)
 
 
 def function_name(function: str) -> str:
@@ -172,15 +237,9 @@ def deploy_function(function: str, role_arn: str, environment: dict[str, str],
     except lam.exceptions.ResourceNotFoundException:
         current = None
     if current is None:
-        for attempt in range(10):
-            try:
-                lam.create_function(FunctionName=name, Code={"ZipFile": code}, Publish=False, Tags=tags(), **config)
-                break
-            except lam.exceptions.InvalidParameterValueException as error:
-                # On AWS a new role takes a few seconds before Lambda may assume it.
-                if "assume" not in str(error) or attempt == 9:
-                    raise
-                time.sleep(3)
+        # On AWS a new role takes a few seconds before Lambda may assume it.
+        retry_while_propagating(lambda: lam.create_function(
+            FunctionName=name, Code={"ZipFile": code}, Publish=False, Tags=tags(), **config), f"creating function {name}")
     else:
         lam.update_function_configuration(FunctionName=name, **config)
         lam.get_waiter("function_updated_v2").wait(FunctionName=name)
@@ -400,9 +459,18 @@ def delete_table(name: str) -> None:
 
 
 def ensure_queue(name: str) -> str:
-    """Create the SQS queue if needed (e.g. a dead-letter queue); returns its ARN."""
+    """Create the SQS queue if needed (e.g. a dead-letter queue); returns its ARN. A name
+    deleted less than 60 s ago is refused by SQS (``QueueDeletedRecently``): this waits."""
     sqs = aws.client("sqs")
-    url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "1209600"}, tags=tags())["QueueUrl"]
+
+    def create() -> str | None:
+        try:
+            return sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "1209600"},
+                                    tags=tags())["QueueUrl"]
+        except sqs.exceptions.QueueDeletedRecently:
+            return None  # AWS keeps a deleted queue's name for 60 s
+
+    url = wait_until(create, lambda url: url is not None, 120, f"creating queue {name} (deleted recently)")
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
@@ -415,16 +483,48 @@ def delete_queue(name: str) -> None:
         pass
 
 
+SETTLED = ("Enabled", "Disabled", "Deleted")  # a mapping's states that are not transitions
+
+
+def mapping_state(uuid: str) -> str:
+    """An event source mapping's ``State`` (``Creating``, ``Enabled``, ...; ``Deleted``: gone)."""
+    lam = aws.client("lambda")
+    try:
+        return lam.get_event_source_mapping(UUID=uuid)["State"]
+    except lam.exceptions.ResourceNotFoundException:
+        return "Deleted"
+
+
+def wait_for_mapping(uuid: str, states: Iterable[str] = SETTLED, timeout: float = 300) -> str:
+    """Wait until the mapping is in one of ``states`` (by default: no longer Creating,
+    Enabling, Disabling, Updating or Deleting, when AWS accepts a change again)."""
+    return wait_until(lambda: mapping_state(uuid), tuple(states), timeout, f"event source mapping {uuid}")
+
+
+def delete_mapping(uuid: str) -> None:
+    """Delete an event source mapping and wait until it is gone (it is ``Deleting`` for a
+    while; until then a new mapping of the same function and stream is refused)."""
+    lam = aws.client("lambda")
+    if wait_for_mapping(uuid) != "Deleted":
+        try:
+            lam.delete_event_source_mapping(UUID=uuid)
+        except lam.exceptions.ResourceNotFoundException:
+            pass
+    wait_for_mapping(uuid, ["Deleted"])
+
+
 def ensure_stream_mapping(function: str, stream_arn: str, dead_letter_arn: str, *,
                           batch_size: int = 100, window_seconds: int = 1, max_retries: int = 3,
                           bisect: bool = True, enabled: bool = True) -> str:
-    """Connect the function to the Kinesis stream (an event source mapping); returns its UUID.
+    """Connect the function to the Kinesis stream (an event source mapping); returns its UUID
+    once the mapping is ``Enabled`` (or ``Disabled``).
 
     Lambda then polls every shard and invokes the function with batches of records, in
     order per shard. The function reports records it could not process
     (``ReportBatchItemFailures``); a failing batch is split in two to find the bad record
     (``BisectBatchOnFunctionError``), retried ``max_retries`` times, and then described in
-    a message to the dead-letter queue so the shard can move on.
+    a message to the dead-letter queue so the shard can move on. A mapping still
+    ``Deleting`` is waited for before a new one is created.
     """
     lam = aws.client("lambda")
     settings = dict(
@@ -434,39 +534,90 @@ def ensure_stream_mapping(function: str, stream_arn: str, dead_letter_arn: str, 
         DestinationConfig={"OnFailure": {"Destination": dead_letter_arn}},
     )
     name = function_name(function)
+    target = "Enabled" if enabled else "Disabled"
     for mapping in lam.list_event_source_mappings(FunctionName=name, EventSourceArn=stream_arn)["EventSourceMappings"]:
+        if wait_for_mapping(mapping["UUID"]) == "Deleted":
+            continue
         lam.update_event_source_mapping(UUID=mapping["UUID"], FunctionName=name, Enabled=enabled, **settings)
+        wait_for_mapping(mapping["UUID"], [target])
         return mapping["UUID"]
-    return lam.create_event_source_mapping(
+    uuid = retry_while_propagating(lambda: lam.create_event_source_mapping(
         FunctionName=name, EventSourceArn=stream_arn, StartingPosition="TRIM_HORIZON", Enabled=enabled,
         Tags=tags(), **settings,
-    )["UUID"]
+    ), f"connecting {name} to its stream")["UUID"]
+    wait_for_mapping(uuid, [target])
+    return uuid
 
 
 def enable_stream_mappings(function: str, enabled: bool = True) -> None:
-    """Switch the function's event source mappings on or off (off: records wait in the stream)."""
+    """Switch the function's event source mappings on or off (off: records wait in the
+    stream); returns once they are ``Enabled`` / ``Disabled``."""
     lam = aws.client("lambda")
+    target = "Enabled" if enabled else "Disabled"
     for mapping in lam.list_event_source_mappings(FunctionName=function_name(function))["EventSourceMappings"]:
+        if wait_for_mapping(mapping["UUID"]) in (target, "Deleted"):
+            continue
         lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=enabled)
+        wait_for_mapping(mapping["UUID"], [target])
 
 
 def delete_stream_mappings(function: str) -> None:
-    """Remove every event source mapping of the function."""
+    """Remove every event source mapping of the function, and wait until they are gone
+    (so that a new one can be created at once)."""
     lam = aws.client("lambda")
     try:
         mappings = lam.list_event_source_mappings(FunctionName=function_name(function))["EventSourceMappings"]
     except lam.exceptions.ResourceNotFoundException:
         return
     for mapping in mappings:
-        lam.delete_event_source_mapping(UUID=mapping["UUID"])
-    # On AWS a mapping is "Deleting" for a while; wait, so a new one can be created at once.
-    for mapping in mappings:
-        for _ in range(120):
-            try:
-                lam.get_event_source_mapping(UUID=mapping["UUID"])
-            except lam.exceptions.ResourceNotFoundException:
-                break
-            time.sleep(1)
+        delete_mapping(mapping["UUID"])
+
+
+def delivery_stream_status(name: str) -> str:
+    """A Firehose delivery stream's status (``CREATING``, ``ACTIVE``, ``DELETING``, ...;
+    ``DELETED`` once it is gone)."""
+    firehose = aws.client("firehose")
+    try:
+        return firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"][
+            "DeliveryStreamStatus"]
+    except firehose.exceptions.ResourceNotFoundException:
+        return "DELETED"
+
+
+def wait_for_delivery_stream(name: str, status: str = "ACTIVE", timeout: float = 600) -> str:
+    """Wait until the delivery stream is ``status``: ``ACTIVE`` after a create (it reads its
+    Kinesis source from LATEST once active: rows sent before are not delivered), or
+    ``DELETED`` after DeleteDeliveryStream, which returns before the stream is gone."""
+    return wait_until(lambda: delivery_stream_status(name), status, timeout, f"delivery stream {name}")
+
+
+def delete_delivery_stream(name: str) -> None:
+    """Delete the delivery stream and wait until it is gone (a missing one is fine)."""
+    firehose = aws.client("firehose")
+    try:
+        firehose.delete_delivery_stream(DeliveryStreamName=name)
+    except firehose.exceptions.ResourceNotFoundException:
+        return
+    except firehose.exceptions.ResourceInUseException:
+        pass  # already DELETING (or CREATING: AWS refuses to delete it until it is ACTIVE)
+    if delivery_stream_status(name) == "CREATING":
+        wait_for_delivery_stream(name, "ACTIVE")
+        firehose.delete_delivery_stream(DeliveryStreamName=name)
+    wait_for_delivery_stream(name, "DELETED")
+
+
+def wait_for_clusters_using(group_id: str, timeout: float = 1800) -> None:
+    """Wait until no Redshift cluster uses the security group (one being deleted still
+    does: DeleteSecurityGroup is refused with DependencyViolation until it is gone)."""
+    redshift = aws.client("redshift")
+    for cluster in redshift.describe_clusters().get("Clusters", []):
+        if group_id in [g["VpcSecurityGroupId"] for g in cluster.get("VpcSecurityGroups", [])]:
+            if cluster.get("ClusterStatus") != "deleting":
+                raise RuntimeError(f"security group {group_id} is used by cluster "
+                                   f"{cluster['ClusterIdentifier']}, which is not being deleted")
+            redshift.get_waiter("cluster_deleted").wait(
+                ClusterIdentifier=cluster["ClusterIdentifier"],
+                WaiterConfig={"Delay": 15, "MaxAttempts": max(1, int(timeout // 15))})
 
 
 def stream_reader_policy(stream_arn: str) -> dict:

@@ -10,55 +10,12 @@ that a pipeline gave up on are described in its dead-letter queue;
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
-from botocore.exceptions import ClientError
-
-from ecomlib import aws, registry
+from ecomlib import registry
 from ecomlib.config import settings
 from ecomlib.pipelines import ingest
-
-
-def dead_letters(queue_name: str) -> list[dict]:
-    """The failure descriptions waiting in a dead-letter queue (left in the queue)."""
-    sqs = aws.client("sqs")
-    try:
-        url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
-    except sqs.exceptions.QueueDoesNotExist:
-        return []
-    found: dict[str, dict] = {}
-    for _ in range(100):  # receive until every message was seen once
-        page = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,
-                                   WaitTimeSeconds=0).get("Messages", [])
-        new = [m for m in page if m["MessageId"] not in found]
-        if not new:
-            break
-        found.update({m["MessageId"]: json.loads(m["Body"]) for m in new})
-    return list(found.values())
-
-
-def dead_lettered_rows(queue_name: str) -> list[dict]:
-    """The rows of the stream records described in a dead-letter queue."""
-    kinesis = aws.client("kinesis")
-    rows = []
-    for message in dead_letters(queue_name):
-        info = message["KinesisBatchInfo"]
-        stream = info["streamArn"].split("/")[-1]
-        iterator = kinesis.get_shard_iterator(
-            StreamName=stream, ShardId=info["shardId"], ShardIteratorType="AT_SEQUENCE_NUMBER",
-            StartingSequenceNumber=info["startSequenceNumber"])["ShardIterator"]
-        last = int(info["endSequenceNumber"])
-        while iterator:
-            page = kinesis.get_records(ShardIterator=iterator, Limit=1000)
-            for record in page["Records"]:
-                if int(record["SequenceNumber"]) > last:
-                    return rows
-                rows += ingest.rows_of(record)
-            if not page["Records"]:
-                break
-            iterator = page.get("NextShardIterator")
-    return rows
+from ecomlib.pipelines.stores import dead_lettered_rows, dead_letters, exists, stored_ids  # noqa: F401
 
 
 def _compare(stream_ids: Counter, stored: Counter, dead: list[dict]) -> dict:
@@ -74,25 +31,6 @@ def _compare(stream_ids: Counter, stored: Counter, dead: list[dict]) -> dict:
     }
 
 
-def _exists(store: registry.Resource) -> bool:
-    """Whether a pipeline's store exists (a pipeline not deployed has nothing to reconcile)."""
-    name = registry.name(store.name, settings().prefix, aws.account_id() if "{account}" in store.name else "")
-    check = {"S3 buckets": lambda: aws.client("s3").head_bucket(Bucket=name),
-             "DynamoDB tables": lambda: aws.client("dynamodb").describe_table(TableName=name),
-             "Redshift cluster": lambda: aws.client("redshift").describe_clusters(ClusterIdentifier=name)}
-    try:
-        check[store.kind]()
-    except ClientError:
-        return False
-    return True
-
-
-def stored_ids(pipeline: str) -> Counter:
-    """How many times each RowId is stored by ``pipeline`` (its declared counting function)."""
-    declared = registry.get(pipeline)
-    return Counter(getattr(declared.module, declared.count)())
-
-
 def reconcile(stages: tuple[str, ...] | None = None) -> dict:
     """Per stage (every pipeline that stores the stream's rows, see ``registry.stores()``):
     distinct rows in the stream, how many are stored, how many were given up on
@@ -105,9 +43,11 @@ def reconcile(stages: tuple[str, ...] | None = None) -> dict:
                          "unreadable": len(rows) - sum(stream_ids.values())}}
     for stage in stages or registry.stores():
         pipeline = registry.get(stage)
-        if not _exists(pipeline.stores):
+        if not exists(pipeline.stores):
             continue
         queue = pipeline.dead_letter_queue
         dead = dead_lettered_rows(registry.name(queue, settings().prefix)) if queue else []
         result[stage] = _compare(stream_ids, stored_ids(stage), dead)
     return result
+
+

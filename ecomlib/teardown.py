@@ -18,7 +18,6 @@ resources. A stream mapping is the prefix's when its function is.
 
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 from botocore.exceptions import ClientError
@@ -167,14 +166,13 @@ def _rule(name: str) -> None:
 
 
 def _mapping(uuid: str) -> None:
-    lam = aws.client("lambda")
-    _ignore_missing(lambda: lam.delete_event_source_mapping(UUID=uuid))
-    for _ in range(120):  # on AWS a mapping is "Deleting" for a while
-        try:
-            lam.get_event_source_mapping(UUID=uuid)
-        except lam.exceptions.ResourceNotFoundException:
-            return
-        time.sleep(1)
+    dp.delete_mapping(uuid)  # waits while it is Creating/Updating, then until it is gone
+
+
+def _security_group(label: str) -> None:
+    group_id = label.rsplit("(", 1)[1].rstrip(")")
+    dp.wait_for_clusters_using(group_id)  # a deleting cluster still holds it (DependencyViolation)
+    _ignore_missing(lambda: aws.client("ec2").delete_security_group(GroupId=group_id))
 
 
 def _rest_api(label: str) -> None:
@@ -202,14 +200,12 @@ _DELETE: dict[str, Callable[[str], None]] = {
     "function": lambda name: _ignore_missing(lambda: aws.client("lambda").delete_function(FunctionName=name)),
     "log_group": lambda name: _ignore_missing(lambda: aws.client("logs").delete_log_group(logGroupName=name)),
     "rest_api": _rest_api,
-    "delivery_stream": lambda name: _ignore_missing(
-        lambda: aws.client("firehose").delete_delivery_stream(DeliveryStreamName=name)),
+    "delivery_stream": dp.delete_delivery_stream,  # asynchronous on AWS: waits until it is gone
     "stream": _stream,
     "table": dp.delete_table,
     "queue": dp.delete_queue,
     "bucket": dp.empty_and_delete_bucket,
     "cluster": _cluster,
-    "security_group": lambda label: _ignore_missing(lambda: aws.client("ec2").delete_security_group(
-        GroupId=label.rsplit("(", 1)[1].rstrip(")"))),
+    "security_group": _security_group,
     "role": dp.delete_role,
 }

@@ -61,6 +61,16 @@ def scale() -> float:
     return value
 
 
+def set_scale(value: float) -> float:
+    """Set ``ECOM_TIME_SCALE`` in this process (the embedded AWS's ``POST
+    /_ecomlib/time/scale``, for a test that must see a state last); returns the old scale."""
+    old = scale()
+    if not 0 <= float(value) <= 1:
+        raise ValueError(f"time scale {value!r}: a number from 0 to 1")
+    os.environ["ECOM_TIME_SCALE"] = repr(float(value))
+    return old
+
+
 def seconds(delay: str) -> float:
     """How long the embedded AWS waits for ``delay`` (a key of :data:`AWS_SECONDS`)."""
     return AWS_SECONDS[delay] * scale()

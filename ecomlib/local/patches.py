@@ -35,6 +35,9 @@ def apply(aws: "EmbeddedAWS") -> None:
     _patch_events(aws.scheduler)
     _patch_redshift_data(aws.redshift_data)
     _patch_create_time_tags()
+    _patch_mapping_states(aws.stream_pollers)
+    _patch_sqs_deleted_recently()
+    _patch_ec2_security_group_in_use()
 
 
 def _replace(owner: type, name: str, build: Callable[[Any], Any]) -> None:
@@ -477,3 +480,172 @@ def _patch_create_time_tags() -> None:
         return resource
 
     parsing.parse_and_create_resource = parse_and_create_resource
+
+
+def _patch_mapping_states(pollers) -> None:
+    """Event source mappings pass through states, and refuse changes meanwhile.
+
+    AWS (Lambda API reference, EventSourceMappingConfiguration ``State``; exceptions of
+    UpdateEventSourceMapping / DeleteEventSourceMapping): a new mapping is ``Creating``,
+    then ``Enabled`` (or ``Disabled``); changing ``Enabled`` makes it ``Enabling`` /
+    ``Disabling``, other changes ``Updating``; DeleteEventSourceMapping answers
+    ``Deleting`` and the mapping is listed until it is gone. An update or a delete
+    meanwhile is refused with ResourceInUseException; a second mapping of the same
+    function and stream with ResourceConflictException. moto 5.2: every mapping is
+    Enabled (or Disabled) at once and gone at once. Here
+    :class:`~ecomlib.local.stream_pollers.StreamPollers` keeps the states (for
+    ``aws_time``'s ``mapping_transition``) and polls only Enabled mappings.
+    """
+    from moto.awslambda.exceptions import LambdaClientError
+    from moto.awslambda.models import EventSourceMapping, LambdaBackend
+
+    from ecomlib.local.stream_pollers import TRANSITIONS
+
+    class ResourceInUse(LambdaClientError):
+        def __init__(self, action: str) -> None:
+            super().__init__("ResourceInUseException",
+                             f"Cannot {action} the event source mapping because it is in use.")
+
+    class MappingExists(LambdaClientError):
+        code = 409
+
+        def __init__(self, esm) -> None:
+            super().__init__(
+                "ResourceConflictException",
+                f'The event source arn (" {esm.event_source_arn} ") and function (" {esm.function_name} ") '
+                f"provided mapping already exists. Please update or delete the existing mapping with UUID {esm.uuid}")
+
+    def purge(backend: LambdaBackend) -> None:
+        """Forget the mappings whose deletion is over."""
+        for uuid, esm in list(backend._event_source_mappings.items()):  # noqa: SLF001
+            if pollers.state(esm) == "Deleted":
+                backend._event_source_mappings.pop(uuid, None)  # noqa: SLF001
+                pollers.transitions.pop(uuid, None)
+
+    def build_create(original):
+        def create_event_source_mapping(self, spec):
+            purge(self)
+            esm = original(self, spec)
+            for other in list(self._event_source_mappings.values()):  # noqa: SLF001
+                if (other is not esm and other.event_source_arn == esm.event_source_arn
+                        and other.function_arn == esm.function_arn):
+                    self._event_source_mappings.pop(esm.uuid, None)  # noqa: SLF001
+                    raise MappingExists(other)
+            pollers.begin(esm.uuid, "Creating")
+            return esm
+        return create_event_source_mapping
+
+    def build_update(original):
+        def update_event_source_mapping(self, uuid, spec):
+            purge(self)
+            esm = self._event_source_mappings.get(uuid)  # noqa: SLF001
+            if esm is None:
+                return None
+            if pollers.state(esm) in TRANSITIONS:
+                raise ResourceInUse("update")
+            was_enabled = esm.enabled
+            esm = original(self, uuid, spec)
+            if esm.enabled != was_enabled:
+                pollers.begin(uuid, "Enabling" if esm.enabled else "Disabling")
+            else:
+                pollers.begin(uuid, "Updating")
+            return esm
+        return update_event_source_mapping
+
+    def build_delete(original):  # noqa: ARG001  (moto forgets it at once)
+        def delete_event_source_mapping(self, uuid):
+            purge(self)
+            esm = self._event_source_mappings.get(uuid)  # noqa: SLF001
+            if esm is None:
+                return None
+            if pollers.state(esm) in TRANSITIONS:
+                raise ResourceInUse("delete")
+            pollers.begin(uuid, "Deleting")
+            return esm
+        return delete_event_source_mapping
+
+    def build_read(original):
+        def read(self, *args, **kwargs):
+            purge(self)
+            return original(self, *args, **kwargs)
+        return read
+
+    def build_configuration(original):
+        def get_configuration(self):
+            config = original(self)
+            config["State"] = pollers.state(self)
+            return config
+        return get_configuration
+
+    _replace(LambdaBackend, "create_event_source_mapping", build_create)
+    _replace(LambdaBackend, "update_event_source_mapping", build_update)
+    _replace(LambdaBackend, "delete_event_source_mapping", build_delete)
+    _replace(LambdaBackend, "get_event_source_mapping", build_read)
+    _replace(LambdaBackend, "list_event_source_mappings", build_read)
+    _replace(EventSourceMapping, "get_configuration", build_configuration)
+
+
+def _patch_sqs_deleted_recently() -> None:
+    """Refuse a queue name deleted less than 60 seconds ago.
+
+    AWS (SQS API reference, CreateQueue and DeleteQueue): "You must wait 60 seconds after
+    deleting a queue before you can create another with the same name."
+    (``AWS.SimpleQueueService.QueueDeletedRecently``). moto 5.2: the name is free at once.
+    Here each region's backend remembers when each name was deleted (``aws_time``'s
+    ``sqs_deleted_recently``); a reset forgets it with the backend.
+    """
+    from moto.sqs.exceptions import SQSException
+    from moto.sqs.models import SQSBackend
+
+    from ecomlib.local import aws_time
+
+    class QueueDeletedRecently(SQSException):
+        code = "AWS.SimpleQueueService.QueueDeletedRecently"
+        message = ("You must wait 60 seconds after deleting a queue before you can create another "
+                   "with the same name.")
+
+    def deleted(backend) -> dict:
+        return backend.__dict__.setdefault("_ecomlib_deleted_queues", {})
+
+    def build_create(original):
+        def create_queue(self, name, *args, **kwargs):
+            recently = deleted(self).get(name)
+            if recently is not None and not recently.ready and name not in self.queues:
+                raise QueueDeletedRecently()
+            return original(self, name, *args, **kwargs)
+        return create_queue
+
+    def build_delete(original):
+        def delete_queue(self, queue_name):
+            original(self, queue_name)
+            deleted(self)[queue_name] = aws_time.Pending("sqs_deleted_recently")
+        return delete_queue
+
+    _replace(SQSBackend, "create_queue", build_create)
+    _replace(SQSBackend, "delete_queue", build_delete)
+
+
+def _patch_ec2_security_group_in_use() -> None:
+    """Refuse to delete a security group that a Redshift cluster still uses.
+
+    AWS (EC2 API reference, DeleteSecurityGroup): a group still associated with a
+    resource (a cluster, also while it is being deleted) cannot be deleted:
+    ``DependencyViolation: resource sg-... has a dependent object``. moto 5.2 deletes it.
+    Here every cluster that moto still lists (whatever its status) holds its groups.
+    """
+    from moto.ec2.exceptions import DependencyViolationError
+    from moto.ec2.models import EC2Backend
+    from moto.redshift.models import redshift_backends
+
+    def build(original):
+        def delete_security_group(self, name=None, group_id=None):
+            group = self.get_security_group_by_name_or_id(group_id or name)
+            if group is not None:
+                backend = redshift_backends[self.account_id].get(self.region_name)
+                clusters = list(backend.clusters.values()) if backend else []
+                if any(group.id in (c.vpc_security_group_ids or []) for c in clusters):
+                    raise DependencyViolationError(f"resource {group.id} has a dependent object")
+            return original(self, name=name, group_id=group_id)
+        return delete_security_group
+
+    _replace(EC2Backend, "delete_security_group", build)

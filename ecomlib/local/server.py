@@ -312,6 +312,12 @@ class Serialised:
         elif route == "reset" and method == "POST":
             self.aws.reset()
             body = {"reset": True}
+        elif route == "time/scale" and method == "POST":  # {"scale": 0..1}: AWS's delays x scale
+            from ecomlib.local import aws_time
+
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            request = json.loads(environ["wsgi.input"].read(size) or b"{}") if size else {}
+            body = {"previous": aws_time.set_scale(float(request.get("scale", aws_time.DEFAULT_SCALE)))}
         else:
             answer = None
             if method == "POST":

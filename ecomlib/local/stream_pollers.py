@@ -14,9 +14,18 @@ and described in a message to the ``DestinationConfig.OnFailure`` destination (S
 moto 5.2: stores mappings but invokes the function itself, inside each put, one record
 at a time, through Docker (turned off in ``patches``).
 
+A mapping is not ready when the call returns: it is ``Creating`` (then ``Enabled`` or
+``Disabled``), ``Enabling``/``Disabling`` after ``Enabled`` changes, ``Updating`` after
+other changes, and ``Deleting`` until it is gone; an update or delete in one of those
+states is refused with ``ResourceInUseException``, and only ``Enabled`` mappings are
+polled (Lambda API reference, EventSourceMappingConfiguration ``State``,
+UpdateEventSourceMapping). moto 5.2: a mapping is Enabled at once and gone at once.
+
 Here: a background thread does what AWS's pollers do, with the same event and failure
-message shapes. ``StreamPollers.drain()`` (``POST /_ecomlib/drain``) processes everything pending
-right away, ignoring batching windows, so notebooks and tests are deterministic.
+message shapes; :class:`StreamPollers` keeps each mapping's state transition (for
+``aws_time``'s ``mapping_transition``, see ``patches._patch_mapping_states``).
+``StreamPollers.drain()`` (``POST /_ecomlib/drain``) processes everything pending right
+away, ignoring batching windows, so notebooks and tests are deterministic.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from datetime import datetime, timezone
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from ecomlib.local import aws_time
 from ecomlib.local.component import Component, Route, Worker
 from ecomlib.local.lambda_runtime import LambdaRuntime, get_function
 
@@ -38,6 +48,16 @@ log = logging.getLogger("ecomlib.pollers")
 
 POLL_INTERVAL = 0.25  # seconds between polling rounds (AWS: about once a second per shard)
 INFINITE_RETRY_CAP = 10_000  # MaximumRetryAttempts=-1: stop somewhere, as records would expire
+
+
+# States a mapping passes through; in each of them AWS refuses an update or a delete.
+TRANSITIONS = ("Creating", "Enabling", "Disabling", "Updating", "Deleting")
+
+
+@dataclass
+class _Transition:
+    state: str  # one of TRANSITIONS
+    pending: aws_time.Pending
 
 
 @dataclass
@@ -56,6 +76,7 @@ class StreamPollers(Component):
         self.runtime = runtime
         self.checkpoints: dict[tuple[str, str], int] = {}  # (mapping uuid, shard id) -> last sequence done
         self.stats = {"invocations": 0, "records": 0, "retries": 0, "dead_lettered": 0}
+        self.transitions: dict[str, _Transition] = {}  # mapping uuid -> the state it is passing through
         # one round at a time: the background loop or a drain
         self._worker = Worker("stream-pollers", POLL_INTERVAL, lambda: self._round(respect_window=True))
 
@@ -70,6 +91,7 @@ class StreamPollers(Component):
     def reset(self) -> None:
         with self._worker.lock:
             self.checkpoints.clear()
+            self.transitions.clear()
             for key in self.stats:
                 self.stats[key] = 0
 
@@ -99,6 +121,21 @@ class StreamPollers(Component):
                     raise TimeoutError(f"records still pending after {timeout:.0f} s (a function keeps failing?)")
         return {key: self.stats[key] - before[key] for key in self.stats}
 
+    # ---- mapping states ---------------------------------------------------------------
+
+    def begin(self, uuid: str, state: str) -> None:
+        """The mapping starts passing through ``state`` (one of :data:`TRANSITIONS`)."""
+        self.transitions[uuid] = _Transition(state, aws_time.Pending("mapping_transition"))
+
+    def state(self, mapping) -> str:
+        """The mapping's ``State`` as AWS reports it (``Deleted`` once a deletion is over)."""
+        transition = self.transitions.get(mapping.uuid)
+        if transition and not transition.pending.ready:
+            return transition.state
+        if transition and transition.state == "Deleting":
+            return "Deleted"
+        return "Enabled" if mapping.enabled else "Disabled"
+
     # ---- one polling round ------------------------------------------------------------
 
     def _round(self, respect_window: bool) -> int:
@@ -107,7 +144,7 @@ class StreamPollers(Component):
 
         handled = 0
         with MOTO_LOCK:
-            work = [s for m in _mappings() for s in _shards(m)]
+            work = [s for m in _mappings() if self.state(m) == "Enabled" for s in _shards(m)]
         for item in work:
             handled += self._poll_shard(item, respect_window)
         return handled
@@ -175,7 +212,7 @@ def _mappings() -> list:
     for region in list(lambda_backends[DEFAULT_ACCOUNT_ID].keys()):
         backend = lambda_backends[DEFAULT_ACCOUNT_ID][region]
         found += [m for m in list(backend._event_source_mappings.values())  # noqa: SLF001
-                  if m.enabled and ":kinesis:" in m.event_source_arn]
+                  if ":kinesis:" in m.event_source_arn]
     return found
 
 

@@ -8,7 +8,6 @@ and :func:`drain` act on all of them (``python -m ecomlib demo`` runs them: ``ec
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
 
 from ecomlib import aws, registry
 from ecomlib.config import settings
@@ -36,27 +35,63 @@ def teardown_all() -> None:
         module.teardown()
 
 
-def drain(timeout: float = 300) -> dict:
-    """Wait until every stream consumer has processed what is in the stream.
+def drain(timeout: float = 300, poll_seconds: float = 10) -> dict:
+    """Wait until every store that a consumer is feeding accounts for the stream's rows.
 
-    On the embedded AWS this processes the pending records right away, so a notebook or
-    test sees the result at once. Elsewhere the consumers run on their own: this waits
-    until no mapped function is behind its stream (CloudWatch ``IteratorAge`` back to 0).
+    The rows in the stream when this is called are the promise: each store whose
+    consumer is on (a stream mapping ``Enabled``, the delivery stream ``ACTIVE``; see
+    ``pipelines.stores.fed_stores``) must hold each of them, or have given up on it (a
+    dead-letter message, or a manifest Firehose left under ``errors/``). The warehouse
+    owes only the rows that arrived after its delivery stream was created (Firehose
+    reads from LATEST). Stores are counted with their pipelines' declared functions
+    (``ecomlib.registry``). A progress bar shows while rows are outstanding; after
+    ``timeout`` seconds a TimeoutError says which store still lacks how many rows.
+
+    On the embedded AWS the pending work is first done at once (its pollers and Firehose
+    do not wait for their batching windows or buffers), so the check passes right away.
+
+    Returns, per store waited for: ``{"in": rows owed, "stored": ..., "rejected": ...}``
+    (the same on every target).
     """
-    if settings().is_local:
+    from ecomlib.pipelines import stores as reconcile
+
+    local = settings().is_local
+    if local:
         from ecomlib.local import server
 
         aws.endpoint_url()  # make sure it runs
-        return server.drain(timeout)
-    lam, cloudwatch = aws.client("lambda"), aws.client("cloudwatch")
-    functions = {m["FunctionArn"].split(":")[6] for m in lam.list_event_source_mappings()["EventSourceMappings"]}
+        server.drain(timeout)
+        poll_seconds = 0.2
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        now = datetime.now(timezone.utc)
-        behind = [f for f in functions if any(point["Maximum"] > 0 for point in cloudwatch.get_metric_statistics(
-            Namespace="AWS/Lambda", MetricName="IteratorAge", Dimensions=[{"Name": "FunctionName", "Value": f}],
-            StartTime=now - timedelta(minutes=2), EndTime=now, Period=60, Statistics=["Maximum"])["Datapoints"])]
-        if not behind:
-            return {"functions": sorted(functions)}
-        time.sleep(15)
-    raise TimeoutError(f"stream consumers still behind after {timeout:.0f} s")
+    fed = reconcile.fed_stores()
+    if not fed:
+        return {}
+    arrivals = reconcile.stream_arrivals()
+    expected = {stage: {row for row, arrived in arrivals.items() if since is None or arrived >= since}
+                for stage, since in fed.items()}
+    bar = None
+    try:
+        while True:
+            counts = {stage: reconcile.outstanding(rows, stage) for stage, rows in expected.items()}
+            waiting = {stage: c["waiting"] for stage, c in counts.items() if c["waiting"]}
+            if not waiting:
+                return {stage: {k: c[k] for k in ("in", "stored", "rejected")} for stage, c in counts.items()}
+            owed = sum(len(rows) for rows in expected.values())
+            if bar is None:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=owed, unit="row", desc="stores catching up with the stream")
+            bar.n = owed - sum(len(rows) for rows in waiting.values())
+            bar.set_postfix_str(", ".join(f"{stage}: {len(rows):,} to go" for stage, rows in waiting.items()))
+            bar.refresh()
+            if time.monotonic() >= deadline:
+                detail = "; ".join(f"{stage} lacks {len(rows):,} of {len(expected[stage]):,} rows "
+                                   f"(e.g. RowId {', '.join(map(str, rows[:3]))})" for stage, rows in waiting.items())
+                raise TimeoutError(f"after {timeout:.0f} s: {detail}. Is its consumer failing (logs, "
+                                   "dead-letter queue, Firehose errors/), or switched off?")
+            time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
+            if local:
+                server.drain(timeout)  # what arrived at the pollers or Firehose meanwhile
+    finally:
+        if bar is not None:
+            bar.close()

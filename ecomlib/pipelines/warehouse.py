@@ -191,14 +191,15 @@ def jdbc_url(cluster: dict) -> str:
 def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict, password: str,
                            buffer_mb: int = 5, buffer_seconds: int = 60) -> str:
     """Create the Firehose delivery stream (source: the Kinesis stream; destination:
-    Redshift through the bucket) if needed; returns its name."""
+    Redshift through the bucket) if needed; returns its name. A new one is ``CREATING``
+    (:func:`deploy` waits until it is ``ACTIVE``); one still ``DELETING`` is waited for."""
     firehose = aws.client("firehose")
     name = delivery_stream_name()
-    try:
-        firehose.describe_delivery_stream(DeliveryStreamName=name)
+    if dp.delivery_stream_status(name) == "DELETING":
+        dp.wait_for_delivery_stream(name, "DELETED")  # deletion is asynchronous
+    if dp.delivery_stream_status(name) != "DELETED":
+        dp.wait_for_delivery_stream(name, "ACTIVE")
         return name
-    except firehose.exceptions.ResourceNotFoundException:
-        pass
     firehose.create_delivery_stream(
         DeliveryStreamName=name,
         DeliveryStreamType="KinesisStreamAsSource",
@@ -237,7 +238,12 @@ def deploy(buffer_mb: int = 5, buffer_seconds: int = 60, public: bool = False) -
     bucket_arn = dp.ensure_bucket(bucket_name())
     upload_jsonpaths()
     role = ensure_firehose_role(stream_arn, bucket_arn)
-    return ensure_delivery_stream(stream_arn, role, cluster, password, buffer_mb, buffer_seconds)
+    name = dp.retry_while_propagating(  # a new role is not usable at once
+        lambda: ensure_delivery_stream(stream_arn, role, cluster, password, buffer_mb, buffer_seconds),
+        "creating the delivery stream")
+    # CREATING, then ACTIVE: it reads the stream from LATEST once active, so send after this.
+    dp.wait_for_delivery_stream(name)
+    return name
 
 
 def row_ids() -> dict[str, int]:
@@ -249,11 +255,7 @@ def row_ids() -> dict[str, int]:
 def teardown(delete_cluster: bool = True) -> None:
     """Delete the delivery stream, its role and bucket, and (by default) the cluster and
     its security group."""
-    firehose = aws.client("firehose")
-    try:
-        firehose.delete_delivery_stream(DeliveryStreamName=delivery_stream_name())
-    except firehose.exceptions.ResourceNotFoundException:
-        pass
+    dp.delete_delivery_stream(delivery_stream_name())  # waits until it is gone (asynchronous on AWS)
     dp.delete_role(resource_name("firehose", "role"))
     dp.empty_and_delete_bucket(bucket_name())
     if delete_cluster:
@@ -272,4 +274,5 @@ def delete_security_group() -> None:
     ec2 = aws.client("ec2")
     for group in ec2.describe_security_groups(
             Filters=[{"Name": "group-name", "Values": [security_group_name()]}])["SecurityGroups"]:
+        dp.wait_for_clusters_using(group["GroupId"])  # a deleting cluster still holds it
         ec2.delete_security_group(GroupId=group["GroupId"])

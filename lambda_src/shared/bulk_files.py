@@ -147,11 +147,28 @@ class Files:
         return f"{self.staging}{number:05d}.json"
 
     def get_json(self, key: str) -> dict | None:
+        """The JSON document at ``key``, or None when there is none.
+
+        S3 answers a GetObject of a missing key with 404 ``NoSuchKey`` only to a caller
+        allowed ``s3:ListBucket`` on the bucket; others get 403 ``AccessDenied``. This
+        function's role may list only under its folder (an ``s3:prefix`` condition, which
+        a GetObject request does not carry), so a missing state file answers 403: a listing
+        of that exact key then tells "missing" from "not allowed".
+        """
         s3 = client("s3")
         try:
             return json.loads(s3.get_object(Bucket=self.s.bucket, Key=key)["Body"].read())
         except s3.exceptions.NoSuchKey:
             return None
+        except s3.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] != "AccessDenied" or self.exists(key):
+                raise
+            return None
+
+    def exists(self, key: str) -> bool:
+        """Whether the object ``key`` exists (by listing it: allowed under the folder)."""
+        listed = client("s3").list_objects_v2(Bucket=self.s.bucket, Prefix=key, MaxKeys=1)
+        return any(item["Key"] == key for item in listed.get("Contents", []))
 
     def put_json(self, key: str, value: dict) -> None:
         client("s3").put_object(Bucket=self.s.bucket, Key=key, ContentType="application/json",

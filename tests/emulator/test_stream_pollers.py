@@ -8,7 +8,10 @@ import time
 
 import pytest
 
+from botocore.exceptions import ClientError
+
 from ecomlib import aws
+from ecomlib import deploy as dp
 from ecomlib.local import server
 from test_lambda_runtime import role_arn, zipped
 
@@ -57,8 +60,8 @@ def pipeline():
     kinesis.create_stream(StreamName=stream, ShardCount=1)
     stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
     s3.create_bucket(Bucket="ecom-test-esm")
-    queue_url = sqs.create_queue(QueueName="ecom-test-esm-dlq")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = dp.ensure_queue("ecom-test-esm-dlq")  # waits while the name was deleted recently
+    queue_url = sqs.get_queue_url(QueueName="ecom-test-esm-dlq")["QueueUrl"]
     lam.create_function(FunctionName="ecom-test-esm", Runtime="python3.11", Role=role_arn(),
                         Handler="handler.lambda_handler", Code={"ZipFile": zipped(HANDLER)}, Timeout=30,
                         Environment={"Variables": {"BUCKET": "ecom-test-esm"}})
@@ -76,6 +79,7 @@ def pipeline():
             uuid = lam.create_event_source_mapping(EventSourceArn=stream_arn, FunctionName="ecom-test-esm",
                                                    **settings)["UUID"]
             mappings.append(uuid)
+            dp.wait_for_mapping(uuid)  # Creating, then Enabled (or Disabled)
             return uuid
 
         def batches(self) -> list[dict]:
@@ -100,7 +104,7 @@ def pipeline():
     p.stream_arn = stream_arn
     yield p
     for uuid in mappings:
-        lam.delete_event_source_mapping(UUID=uuid)
+        dp.delete_mapping(uuid)  # Deleting, then gone
     lam.delete_function(FunctionName="ecom-test-esm")
     kinesis.delete_stream(StreamName=stream)
     sqs.delete_queue(QueueUrl=queue_url)
@@ -187,6 +191,88 @@ def test_background_pollers_deliver_without_drain(pipeline):
 def test_disabled_mapping_delivers_nothing(pipeline):
     uuid = pipeline.map()
     aws.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=False)
+    dp.wait_for_mapping(uuid, ["Disabled"])
     pipeline.put("held")
     server.drain()
     assert pipeline.delivered() == []
+
+
+# ---- mapping states (Lambda API reference: EventSourceMappingConfiguration State) ---------
+
+
+@pytest.fixture()
+def slow_time():
+    """AWS's delays at 0.2 (not 0.01): a mapping stays Creating/Deleting for a second, long
+    enough to be seen (restored afterwards)."""
+    previous = server.control("time/scale", {"scale": 0.2})["previous"]
+    yield
+    server.control("time/scale", {"scale": previous})
+
+
+def _error(call) -> tuple[str, str]:
+    with pytest.raises(ClientError) as caught:
+        call()
+    return caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]
+
+
+def test_a_mapping_is_creating_then_enabled_and_refuses_changes_meanwhile(pipeline, slow_time):
+    lam = aws.client("lambda")
+    pipeline.put("early")
+    created = lam.create_event_source_mapping(EventSourceArn=pipeline.stream_arn, FunctionName="ecom-test-esm",
+                                              StartingPosition="TRIM_HORIZON", BatchSize=10)
+    uuid = created["UUID"]
+    try:
+        assert created["State"] == "Creating"
+        assert lam.get_event_source_mapping(UUID=uuid)["State"] == "Creating"
+        server.drain()
+        assert pipeline.delivered() == [], "only an Enabled mapping is polled"
+        assert _error(lambda: lam.update_event_source_mapping(UUID=uuid, BatchSize=5)) == (
+            "ResourceInUseException", "Cannot update the event source mapping because it is in use.")
+        assert _error(lambda: lam.delete_event_source_mapping(UUID=uuid)) == (
+            "ResourceInUseException", "Cannot delete the event source mapping because it is in use.")
+        assert dp.wait_for_mapping(uuid, ["Enabled"], timeout=10)
+        server.drain()
+        assert pipeline.delivered() == ["early"]
+
+        assert lam.update_event_source_mapping(UUID=uuid, Enabled=False)["State"] == "Disabling"
+        dp.wait_for_mapping(uuid, ["Disabled"])
+        assert lam.update_event_source_mapping(UUID=uuid, Enabled=True)["State"] == "Enabling"
+        dp.wait_for_mapping(uuid, ["Enabled"])
+        assert lam.update_event_source_mapping(UUID=uuid, BatchSize=5)["State"] == "Updating"
+        dp.wait_for_mapping(uuid)
+    finally:
+        dp.delete_mapping(uuid)
+
+
+def test_a_deleting_mapping_is_listed_refuses_changes_and_a_twin(pipeline, slow_time):
+    lam = aws.client("lambda")
+    uuid = pipeline.map()
+    assert lam.delete_event_source_mapping(UUID=uuid)["State"] == "Deleting"
+    assert [m["State"] for m in lam.list_event_source_mappings(FunctionName="ecom-test-esm")[
+        "EventSourceMappings"]] == ["Deleting"]
+    code, message = _error(lambda: lam.update_event_source_mapping(UUID=uuid, Enabled=False))
+    assert (code, message) == ("ResourceInUseException", "Cannot update the event source mapping because it is in use.")
+    code, message = _error(lambda: lam.create_event_source_mapping(
+        EventSourceArn=pipeline.stream_arn, FunctionName="ecom-test-esm", StartingPosition="TRIM_HORIZON"))
+    assert code == "ResourceConflictException" and f"existing mapping with UUID {uuid}" in message
+    pipeline.put("after-delete")
+    server.drain()
+    assert pipeline.delivered() == [], "a Deleting mapping is not polled"
+    assert dp.wait_for_mapping(uuid, ["Deleted"]) == "Deleted"
+    assert lam.list_event_source_mappings(FunctionName="ecom-test-esm")["EventSourceMappings"] == []
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_event_source_mapping(UUID=uuid)
+
+
+def test_the_course_re_creates_a_mapping_that_is_still_deleting(pipeline, slow_time):
+    """Notebook 04's delete-and-re-create: ensure_stream_mapping waits for the old one to go."""
+    lam = aws.client("lambda")
+    queue_arn = dp.ensure_queue("ecom-test-esm-dlq")
+    old = pipeline.map()
+    lam.delete_event_source_mapping(UUID=old)
+    new = dp.ensure_stream_mapping("test_esm", pipeline.stream_arn, queue_arn, batch_size=10)
+    assert new != old and lam.get_event_source_mapping(UUID=new)["State"] == "Enabled"
+    pipeline.put("again")
+    server.drain()
+    assert pipeline.delivered() == ["again"]
+    dp.delete_mapping(new)

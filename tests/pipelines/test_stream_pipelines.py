@@ -125,3 +125,34 @@ def test_a_poison_record_goes_to_the_dead_letter_queue_and_the_rest_lands(loaded
     assert counts["stream"]["unreadable"] == 1
     assert counts["dynamodb"]["stored"] == counts["dynamodb"]["in"] == ROWS + 1
     assert not counts["dynamodb"]["missing"]
+
+
+def test_drain_answers_per_store_and_skips_a_consumer_that_is_off(loaded):
+    """drain() waits for what it promises (every row in each fed store, or given up on) and
+    answers the same keys on every target."""
+    drained = pipelines.drain()
+    assert set(drained) == {"raw_s3", "dynamodb", "warehouse"}
+    for stage, counts in drained.items():
+        assert set(counts) == {"in", "stored", "rejected"}
+        assert counts["stored"] + counts["rejected"] == counts["in"], stage
+    dp.enable_stream_mappings(dynamodb.FUNCTION, False)
+    try:
+        client.post_rows(loaded, data.generate(rows=5, seed=11))
+        drained = pipelines.drain()
+        assert "dynamodb" not in drained, "a switched-off consumer is not waited for: its rows wait in the stream"
+        assert drained["raw_s3"]["stored"] == drained["raw_s3"]["in"]
+    finally:
+        dp.enable_stream_mappings(dynamodb.FUNCTION, True)
+    assert pipelines.drain()["dynamodb"]["stored"] == reconcile()["dynamodb"]["stored"]
+
+
+def test_drain_times_out_naming_the_store_that_lacks_rows(loaded, monkeypatch):
+    from collections import Counter
+
+    from ecomlib.pipelines import stores as rc
+
+    counted = rc.stored_ids
+    monkeypatch.setattr(rc, "stored_ids", lambda stage: Counter() if stage == "raw_s3" else counted(stage))
+    with pytest.raises(TimeoutError, match=r"raw_s3 lacks [\d,]+ of [\d,]+ rows \(e\.g\. RowId ") as caught:
+        pipelines.drain(timeout=1)
+    assert "dynamodb" not in str(caught.value) and "warehouse" not in str(caught.value)

@@ -153,3 +153,46 @@ def test_every_resource_is_created_with_the_tags(monkeypatch):
         monkeypatch.undo()
     finally:
         teardown.run()
+
+
+def test_sqs_refuses_a_queue_name_deleted_less_than_60_seconds_ago():
+    """SQS API reference (CreateQueue): QueueDeletedRecently; deploy.ensure_queue waits it out."""
+    from ecomlib import deploy
+
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="ecom-recently")["QueueUrl"]
+    sqs.delete_queue(QueueUrl=url)
+    with pytest.raises(sqs.exceptions.QueueDeletedRecently) as caught:
+        sqs.create_queue(QueueName="ecom-recently")
+    assert caught.value.response["Error"]["Message"] == (
+        "You must wait 60 seconds after deleting a queue before you can create another with the same name.")
+    sqs.create_queue(QueueName="ecom-other-name")  # only that name is refused
+    arn = deploy.ensure_queue("ecom-recently")  # the course's path: waits, then creates
+    assert arn.endswith(":ecom-recently")
+    for name in ("ecom-recently", "ecom-other-name"):
+        deploy.delete_queue(name)
+
+
+def test_a_security_group_used_by_a_cluster_is_refused_until_the_cluster_is_gone():
+    """EC2 DeleteSecurityGroup: DependencyViolation while a cluster (even a deleting one) uses it;
+    the teardown waits for the cluster to be deleted first."""
+    from botocore.exceptions import ClientError
+
+    ec2, redshift = aws.client("ec2"), aws.client("redshift")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    group = ec2.create_security_group(GroupName="ecom-held-sg", Description="held", VpcId=vpc)["GroupId"]
+    redshift.create_cluster(ClusterIdentifier="ecom-holder", NodeType="ra3.large", ClusterType="single-node",
+                            MasterUsername="admin", MasterUserPassword="Passw0rd-long-enough",
+                            VpcSecurityGroupIds=[group])
+    with pytest.raises(ClientError) as caught:
+        ec2.delete_security_group(GroupId=group)
+    assert caught.value.response["Error"]["Code"] == "DependencyViolation"
+    assert caught.value.response["Error"]["Message"] == f"resource {group} has a dependent object"
+    with pytest.raises(RuntimeError, match="not being deleted"):
+        teardown._DELETE["security_group"](f"ecom-held-sg ({group})")
+    redshift.get_waiter("cluster_available").wait(ClusterIdentifier="ecom-holder",
+                                                  WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    redshift.delete_cluster(ClusterIdentifier="ecom-holder", SkipFinalClusterSnapshot=True)
+    teardown._DELETE["security_group"](f"ecom-held-sg ({group})")  # waits for the cluster, then deletes
+    assert not ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["ecom-held-sg"]}])[
+        "SecurityGroups"]

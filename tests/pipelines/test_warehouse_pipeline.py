@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from ecomlib.local import server
 from ecomlib import aws, client, data, pipelines
 from ecomlib import redshift as wh
 from ecomlib.pipelines import ingest, warehouse
@@ -106,7 +107,8 @@ def test_a_copy_that_keeps_failing_leaves_its_manifest_under_errors(loaded):
         "InvoiceNo": "900001", "StockCode": "52001", "Description": None, "Quantity": 1,
         "InvoiceDate": "2011-05-01T10:00:00", "UnitPrice": 1.5, "CustomerID": None,
         "Country": "France", "RowId": "orphan"}).encode() + b"\n")
-    given_up = sum(pipelines.drain().get("copy_errors", 0) for _ in range(4))
+    # the embedded AWS's own counters (pipelines.drain() would count a table that is gone)
+    given_up = sum(server.drain().get("copy_errors", 0) for _ in range(4))
     assert given_up == 1, "three attempts, then the manifest is set aside"
     s3 = aws.client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=warehouse.bucket_name())["Contents"]]

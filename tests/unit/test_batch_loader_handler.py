@@ -128,3 +128,52 @@ def test_budget_stops_before_time_or_chunks_run_out():
     assert budget.allows_another_chunk()
     budget.spent(1.0)
     assert budget.exhausted() and not budget.allows_another_chunk()  # two chunks done
+
+
+# ---- a possibly-missing object under a ListBucket policy with an s3:prefix condition -------------
+
+
+def _stubbed_files(monkeypatch):
+    """Files whose S3 client is stubbed (botocore's Stubber: the responses S3 gives)."""
+    from types import SimpleNamespace
+
+    import boto3
+    from botocore.stub import Stubber
+
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    stubber = Stubber(s3)
+    monkeypatch.setattr(BF, "client", lambda service, *args, **kwargs: s3)
+    files = BF.Files(SimpleNamespace(bucket="ecom-batch", prefix="batch/"), "orders.csv")
+    return files, stubber
+
+
+def test_a_missing_state_file_answered_403_is_missing(monkeypatch):
+    """S3 GetObject (Permissions): without s3:ListBucket on the key (the role may list only
+    with an s3:prefix condition, which GetObject does not carry) a missing key is 403
+    AccessDenied, not 404 NoSuchKey; the loader lists the key to tell missing from forbidden."""
+    files, stubber = _stubbed_files(monkeypatch)
+    stubber.add_client_error("get_object", service_error_code="AccessDenied", service_message="Access Denied",
+                             http_status_code=403, expected_params={"Bucket": "ecom-batch", "Key": files.state})
+    stubber.add_response("list_objects_v2", {"KeyCount": 0},
+                         {"Bucket": "ecom-batch", "Prefix": files.state, "MaxKeys": 1})
+    with stubber:
+        assert files.get_json(files.state) is None
+    stubber.assert_no_pending_responses()
+
+
+def test_an_existing_file_answered_403_is_a_real_refusal(monkeypatch):
+    from botocore.exceptions import ClientError
+
+    files, stubber = _stubbed_files(monkeypatch)
+    stubber.add_client_error("get_object", service_error_code="AccessDenied", service_message="Access Denied",
+                             http_status_code=403)
+    stubber.add_response("list_objects_v2", {"KeyCount": 1, "Contents": [{"Key": files.state}]})
+    with stubber, pytest.raises(ClientError, match="AccessDenied"):
+        files.get_json(files.state)
+
+
+def test_a_missing_file_answered_404_is_missing(monkeypatch):
+    files, stubber = _stubbed_files(monkeypatch)
+    stubber.add_client_error("get_object", service_error_code="NoSuchKey", http_status_code=404)
+    with stubber:
+        assert files.get_json(files.state) is None
