@@ -563,7 +563,7 @@ def run_sql(con, text: str, parameters: dict) -> Result:
 _DUCK_MESSAGES = [
     (re.compile(r"Table with name (\S+?) does not exist"),
      lambda m: f'ERROR: relation "{m.group(1)}" does not exist'),
-    (re.compile(r'Table with name "?(\S+?)"? already exists'),
+    (re.compile(r'(?:Table|View) with name "?(\S+?)"? already exists'),
      lambda m: f'ERROR: relation "{m.group(1)}" already exists'),
     (re.compile(r'Referenced column "?([^"\s]+)"? not found'),
      lambda m: f'ERROR: column "{m.group(1)}" does not exist'),

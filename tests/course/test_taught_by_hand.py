@@ -34,11 +34,12 @@ TAUGHT = {
     "sqs.create_queue": "03_stream_to_raw_storage",
     "lam.create_event_source_mapping": "03_stream_to_raw_storage",
 }
-BY_HAND = ("02_connect_and_buffer", "03_stream_to_raw_storage")
+BY_HAND = ("00_welcome", "02_connect_and_buffer", "03_stream_to_raw_storage", "07_dashboards")
 
 CREATES = re.compile(r"\b(deploy|deploy_all|deploy_function|deploy_stage|ensure_[a-z_]+|add_lambda_route|create_[a-z_]+|"
                      r"put_role_policy|put_method|put_integration|add_permission|put_retention_policy|put_rule|"
-                     r"put_targets)\(")
+                     r"put_targets)\("
+                     r"|\bCREATE (?:OR REPLACE )?(?:MATERIALIZED )?VIEW\b")  # SQL that the Data API runs
 PRINTS_SOURCE = re.compile(r"\bimport (ast|inspect)\b|getsource|get_docstring")
 READS_BACK = re.compile(r"\.(get_|describe_|list_|head_)\w+\(")
 

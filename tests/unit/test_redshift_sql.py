@@ -127,6 +127,7 @@ ERRORS = [
     ("SELECT * FROM no_such", 'ERROR: relation "no_such" does not exist'),
     ("SELECT nope FROM sales", 'ERROR: column "nope" does not exist'),
     ("CREATE TABLE sales (a INT)", 'ERROR: relation "sales" already exists'),
+    ("CREATE VIEW sales AS SELECT 1 AS a", 'ERROR: relation "sales" already exists'),
     ("INSERT INTO sales (invoice_no) VALUES ('éé')", "ERROR: value too long for type character varying(3)"),
     ("INSERT INTO sales (note) VALUES (repeat('x', 257))",  # TEXT is VARCHAR(256)
      "ERROR: value too long for type character varying(256)"),
@@ -197,3 +198,9 @@ SPLITS = [
 @pytest.mark.parametrize(("text", "statements"), SPLITS, ids=[s[0][:40] for s in SPLITS])
 def test_split_statements(text, statements):
     assert split_statements(text) == statements
+
+
+def test_a_second_create_view_fails_as_on_redshift(con):
+    run_sql(con, "CREATE VIEW big AS SELECT * FROM sales WHERE n > 1", {})
+    assert error_of(con, "CREATE VIEW big AS SELECT 1 AS a") == 'ERROR: relation "big" already exists'
+    run_sql(con, "CREATE OR REPLACE VIEW big AS SELECT 1 AS a", {})
