@@ -1,8 +1,8 @@
 """Every change to moto, made inside the embedded AWS process only, and nowhere else.
 
 Each patch says what AWS really does and what moto does instead. Some only fix moto
-(Kinesis at scale, DynamoDB Query, CloudFormation); others hand a call to a component
-(``LambdaFunction.invoke`` -> :class:`~ecomlib.local.lambda_runtime.LambdaRuntime`): the
+(Kinesis at scale, DynamoDB Scan and Query pages, S3 listings, CloudFormation); others
+hand a call to a component (``LambdaFunction.invoke`` -> :class:`~ecomlib.local.lambda_runtime.LambdaRuntime`): the
 component holds the behaviour and its state, this module plugs it into moto. No other
 module assigns to moto's classes.
 
