@@ -46,6 +46,11 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from ecomlib import bench
 
+    if args.notebooks is not None:
+        result = bench.run_notebooks(dataset=args.dataset, notebooks=args.notebooks)
+        print(bench.notebooks_table(result), file=sys.stderr, flush=True)
+        print(json.dumps(result))
+        return 1 if any(r["error"] for r in result["notebooks"]) else 0
     print(json.dumps(bench.run(dataset=args.dataset, rows=args.rows)))
     return 0
 
@@ -99,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="measure every stage on a private embedded AWS; print one JSON line")
     bench.add_argument("--dataset", help="path of the Online Retail CSV (default as for demo)")
     bench.add_argument("--rows", type=int, help="use only the first N rows")
+    bench.add_argument("--notebooks", nargs="*", metavar="NB",
+                       help="instead: run the notebooks (all, or those named, e.g. 00 01) in order, each in a "
+                       "fresh kernel, and print each one's seconds and the slowest cells (a table, then JSON)")
     bench.set_defaults(func=_bench)
 
     down = sub.add_parser("teardown", help="delete every resource tagged with (or exactly named for) the prefix, then check; "

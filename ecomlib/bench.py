@@ -1,4 +1,6 @@
 """``python -m ecomlib bench``: measure each pipeline stage; print one JSON line.
+``python -m ecomlib bench --notebooks [NB ...]``: time the learner's path, every notebook
+and its slowest cells; print a table (on stderr) and one JSON line.
 
 Runs on a private embedded AWS (its own state directory, stopped at the end) so that a
 measurement never mixes with a learner's resources. The course's speed targets are
@@ -7,6 +9,7 @@ checked against these figures, not by timed tests.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -169,3 +172,99 @@ def _copy_versus_duckdb(df, bucket: str, warehouse) -> dict:
     return {"copy_rows": loaded, "copy_seconds": round(copy_seconds, 2),
             "duckdb_direct_seconds": round(direct_seconds, 2),
             "copy_vs_duckdb_direct": round(copy_seconds / direct_seconds, 1)}
+
+
+# ---- the learner's path: every notebook, timed cell by cell ----------------------------
+
+def run_notebooks(dataset: str | Path | None = None, notebooks: list[str] | None = None,
+                  top: int = 10) -> dict:
+    """Run the notebooks in order as a learner does (a fresh kernel each, one private
+    embedded AWS for all of them, stopped at the end; the data of ``dataset``, else of
+    ``ECOM_DATASET``, else the generated default dataset) and time them, cell by cell.
+
+    ``notebooks``: names or leading numbers ("01", "04_stream_to_dynamodb"); all if empty.
+    Returns {"dataset", "machine", "notebooks": [{"notebook", "seconds", "cells", "error"}],
+    "total_seconds", "slowest_cells": the ``top`` slowest cells of all, with their notebook,
+    index (among all cells, as Jupyter numbers them from 0), first line and seconds}.
+    A notebook that fails is reported with its error, and the next one runs all the same."""
+    from ecomlib import edition
+
+    dataset = dataset or os.environ.get(data.ENV_VAR)
+    paths = _select_notebooks(edition.NOTEBOOKS, notebooks)
+    home = tempfile.mkdtemp(prefix="ecomlib-bench-notebooks-")
+    env = edition.nbval_environment(home)
+    if dataset:
+        env[data.ENV_VAR] = str(Path(dataset).resolve())
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    results, cells = [], []
+    try:
+        for path in paths:
+            _log(f"bench: running {path.name} ...")
+            notebook = json.loads(path.read_text(encoding="utf-8"))
+            started, error = time.perf_counter(), None
+            try:
+                done = edition.execute(notebook, path.parent)
+            except Exception as failure:  # noqa: BLE001  (reported; the next notebook runs)
+                lines = str(failure).strip().splitlines()
+                done, error = notebook, (lines[-1] if lines else type(failure).__name__)[:200]
+            seconds = round(time.perf_counter() - started, 2)
+            timed = [] if error else _cell_seconds(done, path.name)
+            cells += timed
+            results.append({"notebook": path.name, "seconds": seconds, "cells": len(timed), "error": error})
+            _log(f"bench: {path.name} {seconds} s" + (f" FAILED {error}" if error else ""))
+    finally:
+        from ecomlib.local import server
+
+        server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+    cells.sort(key=lambda cell: cell["seconds"], reverse=True)
+    return {"dataset": "file" if dataset else "generated",
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.system()},
+            "notebooks": results, "total_seconds": round(sum(r["seconds"] for r in results), 2),
+            "slowest_cells": cells[:top]}
+
+
+def _select_notebooks(folder: Path, wanted: list[str] | None) -> list[Path]:
+    every = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if not wanted:
+        return every
+    chosen = [p for p in every if any(p.name == w or p.stem == w or p.name.startswith(f"{w}_") for w in wanted)]
+    unknown = [w for w in wanted if not any(p.name == w or p.stem == w or p.name.startswith(f"{w}_") for p in every)]
+    if unknown:
+        raise ValueError(f"no notebook named {', '.join(unknown)} in {folder.name}/")
+    return chosen
+
+
+def _cell_seconds(notebook: dict, name: str) -> list[dict]:
+    """Each code cell's run time, from the timestamps the notebook client records."""
+    from datetime import datetime
+
+    out = []
+    for index, cell in enumerate(notebook["cells"]):
+        timing = cell.get("metadata", {}).get("execution", {})
+        begun = timing.get("iopub.status.busy") or timing.get("iopub.execute_input")
+        ended = timing.get("shell.execute_reply")
+        if cell.get("cell_type") != "code" or not (begun and ended):
+            continue
+        seconds = (datetime.fromisoformat(ended.replace("Z", "+00:00"))
+                   - datetime.fromisoformat(begun.replace("Z", "+00:00"))).total_seconds()
+        source = cell.get("source", "")
+        source = source if isinstance(source, str) else "".join(source)
+        first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+        out.append({"notebook": name, "cell": index, "first_line": first[:80], "seconds": round(seconds, 2)})
+    return out
+
+
+def notebooks_table(result: dict) -> str:
+    """The figures of :func:`run_notebooks` as two plain-text tables."""
+    lines = [f"{'notebook':40} {'seconds':>9}"]
+    lines += [f"{r['notebook']:40} {r['seconds']:>9.2f}" + (f"  FAILED {r['error']}" if r["error"] else "")
+              for r in result["notebooks"]]
+    lines += [f"{'total':40} {result['total_seconds']:>9.2f}", "",
+              f"{'slowest cells':40} {'cell':>5} {'seconds':>9}  first line"]
+    lines += [f"{c['notebook']:40} {c['cell']:>5} {c['seconds']:>9.2f}  {c['first_line']}"
+              for c in result["slowest_cells"]]
+    return "\n".join(lines)
