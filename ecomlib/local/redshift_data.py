@@ -480,6 +480,11 @@ class RedshiftData(Component):
     def start(self, endpoint: str) -> None:  # noqa: ARG002
         """Warm up (moto's Redshift Data API runs statements here: see ``patches``)."""
         logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "unsupported syntax" chatter
+        # Import sqlglot whole here: a first import racing the warm-up thread's (its modules
+        # import each other) would leave a request with a half-initialised module.
+        import sqlglot.dialects.duckdb  # noqa: F401
+        import sqlglot.dialects.redshift  # noqa: F401
+
         threading.Thread(target=_warm_up, name="warehouse-warm-up", daemon=True).start()
 
     def stop(self) -> None:
