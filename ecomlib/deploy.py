@@ -488,3 +488,32 @@ def find_rest_api(name: str) -> str | None:
         if api["name"] == name:
             return api["id"]
     return None
+
+
+def wait_until(describe, state, timeout: float = 1800, what: str = "the resource") -> dict:
+    """Call ``describe()`` until ``state(answer)`` is true; returns that answer.
+
+    For changes that take AWS seconds to minutes (a cluster ``creating``, a delivery stream
+    ``CREATING``). It asks again after 0.1 s, then twice as long each time, up to 15 s
+    between calls: quick when the change is quick, a few calls a minute when it is slow,
+    the same code on every target. ``timeout`` seconds without the state raise a
+    TimeoutError that says what was awaited and how it stands.
+    """
+    deadline, delay = time.monotonic() + timeout, 0.1
+    while True:
+        answer = describe()
+        if state(answer):
+            return answer
+        if time.monotonic() + delay > deadline:
+            raise TimeoutError(f"{what}: not ready after {timeout:.0f} s (last seen: {_brief(answer)})")
+        time.sleep(delay)
+        delay = min(delay * 2, 15.0)
+
+
+def _brief(answer) -> str:
+    """A status out of a describe_* answer, for a timeout message."""
+    if isinstance(answer, dict):
+        for key in ("ClusterStatus", "DeliveryStreamStatus", "Status", "State", "StreamStatus"):
+            if key in answer:
+                return f"{key} {answer[key]}"
+    return str(answer)[:200]

@@ -9,7 +9,6 @@ API (``ecomlib.redshift``).
 from __future__ import annotations
 
 import json
-import secrets
 
 from ecomlib import aws, deploy as dp, registry
 from ecomlib import redshift as wh
@@ -66,19 +65,40 @@ def copy_options() -> str:
             "TRUNCATECOLUMNS BLANKSASNULL EMPTYASNULL")
 
 
-# Firehose connects to a Redshift destination from one published address block per
-# region ("Grant Firehose access to an Amazon Redshift destination",
-# https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html).
+# Firehose connects to a provisioned cluster (or a Serverless workgroup) from one published
+# address block per region: the cluster must be publicly accessible, and its security
+# group must admit that block on the cluster's port. "Grant Firehose access to an Amazon
+# Redshift destination", VPC access (https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html),
+# every region of its table. infra/template.yaml has the same table (a test checks they agree).
 FIREHOSE_CIDRS = {
     "us-east-1": "52.70.63.192/27", "us-east-2": "13.58.135.96/27", "us-west-1": "13.57.135.192/27",
-    "us-west-2": "52.89.255.224/27", "ca-central-1": "35.183.92.128/27", "sa-east-1": "18.228.1.128/27",
-    "eu-west-1": "52.19.239.192/27", "eu-west-2": "18.130.1.96/27", "eu-west-3": "35.180.1.96/27",
-    "eu-central-1": "35.158.127.160/27", "eu-north-1": "13.53.63.224/27", "eu-south-1": "15.161.135.128/27",
-    "ap-northeast-1": "13.113.196.224/27", "ap-northeast-2": "13.209.1.64/27", "ap-southeast-1": "13.228.64.192/27",
-    "ap-southeast-2": "13.210.67.224/27", "ap-south-1": "13.232.67.32/27", "ap-east-1": "18.162.221.32/27",
-    "me-south-1": "15.185.91.0/27",
+    "us-west-2": "52.89.255.224/27", "us-gov-east-1": "18.253.138.96/27", "us-gov-west-1": "52.61.204.160/27",
+    "ca-central-1": "35.183.92.128/27", "ca-west-1": "40.176.98.192/27", "mx-central-1": "78.12.207.32/27",
+    "sa-east-1": "18.228.1.128/27",
+    "ap-east-1": "18.162.221.32/27", "ap-east-2": "43.212.53.160/27", "ap-south-1": "13.232.67.32/27",
+    "ap-south-2": "18.60.192.128/27", "ap-northeast-1": "13.113.196.224/27", "ap-northeast-2": "13.209.1.64/27",
+    "ap-northeast-3": "13.208.177.192/27", "ap-southeast-1": "13.228.64.192/27",
+    "ap-southeast-2": "13.210.67.224/27", "ap-southeast-3": "108.136.221.64/27",
+    "ap-southeast-4": "16.50.161.128/27", "ap-southeast-5": "43.216.58.0/27", "ap-southeast-7": "43.208.112.96/27",
+    "cn-north-1": "52.81.151.32/27", "cn-northwest-1": "161.189.23.64/27",
+    "eu-central-1": "35.158.127.160/27", "eu-central-2": "16.62.183.32/27", "eu-west-1": "52.19.239.192/27",
+    "eu-west-2": "18.130.1.96/27", "eu-west-3": "35.180.1.96/27", "eu-north-1": "13.53.63.224/27",
+    "eu-south-1": "15.161.135.128/27", "eu-south-2": "18.100.71.96/27",
+    "me-south-1": "15.185.91.0/27", "me-central-1": "3.28.159.32/27", "il-central-1": "51.16.102.0/27",
+    "af-south-1": "13.244.121.224/27",
 }
 REDSHIFT_PORT = 5439
+
+
+def firehose_cidr(region: str) -> str:
+    """Firehose's address block in ``region`` (the one its Redshift connections come from)."""
+    try:
+        return FIREHOSE_CIDRS[region]
+    except KeyError:
+        raise ValueError(
+            f"Firehose publishes no address block for {region}: check the table in "
+            "https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html "
+            "(Redshift destination, VPC access) and add it to FIREHOSE_CIDRS") from None
 
 
 def security_group_name() -> str:
@@ -90,8 +110,7 @@ def ensure_security_group() -> str:
     block for this region, and nothing else (no rule for the whole VPC, no other port)."""
     ec2 = aws.client("ec2")
     region = aws.region()
-    if region not in FIREHOSE_CIDRS:
-        raise ValueError(f"no published Firehose address block for {region} in FIREHOSE_CIDRS")
+    cidr = firehose_cidr(region)
     found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [security_group_name()]}])
     if found["SecurityGroups"]:
         return found["SecurityGroups"][0]["GroupId"]
@@ -100,45 +119,81 @@ def ensure_security_group() -> str:
                                       Description="Redshift: port 5439 from Kinesis Data Firehose only")["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": REDSHIFT_PORT, "ToPort": REDSHIFT_PORT,
-        "IpRanges": [{"CidrIp": FIREHOSE_CIDRS[region], "Description": f"Kinesis Data Firehose, {region}"}]}])
+        "IpRanges": [{"CidrIp": cidr, "Description": f"Kinesis Data Firehose, {region}"}]}])
     return group
 
 
-def ensure_cluster(node_type: str = "ra3.large", password: str | None = None, public: bool = False) -> dict:
-    """Create the single-node cluster if needed and wait until it is available.
+def cluster_role_name() -> str:
+    """The role the cluster itself assumes to read the Firehose bucket in a COPY."""
+    return resource_name("warehouse", "role")
 
-    ``password`` becomes the master user's password (also when the cluster exists), so
-    that Firehose, which signs in with it, and the cluster agree. Without one, a new
-    cluster gets a random password and an existing cluster keeps its own.
 
-    The cluster sits behind :func:`ensure_security_group`. It is not publicly accessible
-    unless ``public=True``: people reach it through the Data API, which needs no open
-    port. Firehose, though, connects to the cluster's public endpoint from its published
-    addresses, so on a real account the warehouse pipeline needs ``public=True`` (the
-    security group still admits only Firehose, on port 5439 only).
+def cluster_role_policy(bucket_arn: str) -> dict:
+    """Read the Firehose bucket (the staged objects, their manifests, the jsonpaths file), nothing else."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadTheFirehoseBucket", "Effect": "Allow", "Action": ["s3:GetObject"],
+         "Resource": f"{bucket_arn}/*"},
+        {"Sid": "ListTheFirehoseBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": bucket_arn},
+    ]}
+
+
+def ensure_cluster_role() -> str:
+    """The cluster's default role (trusting redshift.amazonaws.com): what ``IAM_ROLE default``
+    in a COPY means. The bucket need not exist yet: the policy names it."""
+    iam = aws.client("iam")
+    role = cluster_role_name()
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "redshift.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    try:
+        arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role, PolicyName="least-privilege",
+                        PolicyDocument=json.dumps(cluster_role_policy(f"arn:aws:s3:::{bucket_name()}")))
+    return arn
+
+
+def ensure_cluster(node_type: str = "ra3.large", wait: bool = True) -> dict:
+    """Create the single-node cluster if needed and (by default) wait until it is available.
+
+    - Publicly accessible, behind :func:`ensure_security_group`: Firehose loads a
+      provisioned cluster only through its public endpoint, from its published address
+      block; the group admits that block on port 5439 and nothing else.
+    - ``ManageMasterPassword``: Redshift makes the admin password and keeps it in a
+      Secrets Manager secret (``MasterPasswordSecretArn``) that Firehose reads. Nobody sees
+      it, and a re-deploy cannot leave Firehose with an old one. People use IAM (Data API).
+    - Its default IAM role (:func:`ensure_cluster_role`) reads the Firehose bucket:
+      ``COPY ... IAM_ROLE default``. An existing cluster gets the role attached if needed.
     """
     redshift = aws.client("redshift")
+    role = ensure_cluster_role()
     try:
         redshift.create_cluster(
             ClusterIdentifier=wh.cluster_id(), ClusterType="single-node", NodeType=node_type,
-            DBName=wh.DATABASE, MasterUsername=wh.DB_USER, MasterUserPassword=password or new_password(),
-            PubliclyAccessible=public, Encrypted=True, VpcSecurityGroupIds=[ensure_security_group()],
+            DBName=wh.DATABASE, MasterUsername=wh.DB_USER, ManageMasterPassword=True,
+            PubliclyAccessible=True, Encrypted=True, VpcSecurityGroupIds=[ensure_security_group()],
+            IamRoles=[role], DefaultIamRoleArn=role,
         )
     except redshift.exceptions.ClusterAlreadyExistsFault:
-        if password:
-            redshift.modify_cluster(ClusterIdentifier=wh.cluster_id(), MasterUserPassword=password)
-    redshift.get_waiter("cluster_available").wait(
-        ClusterIdentifier=wh.cluster_id(), WaiterConfig={"Delay": 15, "MaxAttempts": 80})
-    return redshift.describe_clusters(ClusterIdentifier=wh.cluster_id())["Clusters"][0]
+        if wait_for_cluster().get("DefaultIamRoleArn") != role:
+            redshift.modify_cluster_iam_roles(ClusterIdentifier=wh.cluster_id(), AddIamRoles=[role],
+                                              DefaultIamRoleArn=role)
+    return wait_for_cluster() if wait else describe_cluster()
 
 
-def new_password() -> str:
-    """A fresh random master password: Firehose signs in with it; people use IAM (Data API)."""
-    return "A1" + secrets.token_urlsafe(24)
+def describe_cluster() -> dict:
+    return aws.client("redshift").describe_clusters(ClusterIdentifier=wh.cluster_id())["Clusters"][0]
 
 
-def firehose_policy(stream_arn: str, bucket_arn: str) -> dict:
-    """Firehose may read the one stream and write to (and COPY from) its one bucket."""
+def wait_for_cluster(timeout: float = 1800) -> dict:
+    """Wait until the cluster is ``available`` (on AWS: minutes after create_cluster)."""
+    return dp.wait_until(describe_cluster, lambda c: c["ClusterStatus"] == "available", timeout,
+                         f"cluster {wh.cluster_id()}")
+
+
+def firehose_policy(stream_arn: str, bucket_arn: str, secret_arn: str) -> dict:
+    """Firehose may read the one stream, write to its one bucket, and read the cluster's
+    admin secret (to sign in and run its COPY)."""
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "ReadTheInvoiceStream", "Effect": "Allow",
          "Action": ["kinesis:DescribeStream", "kinesis:GetShardIterator", "kinesis:GetRecords",
@@ -148,10 +203,12 @@ def firehose_policy(stream_arn: str, bucket_arn: str) -> dict:
          "Action": ["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject",
                     "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject"],
          "Resource": [bucket_arn, f"{bucket_arn}/*"]},
+        {"Sid": "ReadTheWarehouseSecret", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+         "Resource": secret_arn},
     ]}
 
 
-def ensure_firehose_role(stream_arn: str, bucket_arn: str) -> str:
+def ensure_firehose_role(stream_arn: str, bucket_arn: str, secret_arn: str) -> str:
     """Firehose's own role (trusting firehose.amazonaws.com) with its inline policy."""
     iam = aws.client("iam")
     role = resource_name("firehose", "role")
@@ -162,7 +219,7 @@ def ensure_firehose_role(stream_arn: str, bucket_arn: str) -> str:
     except iam.exceptions.NoSuchEntityException:
         arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     iam.put_role_policy(RoleName=role, PolicyName="least-privilege",
-                        PolicyDocument=json.dumps(firehose_policy(stream_arn, bucket_arn)))
+                        PolicyDocument=json.dumps(firehose_policy(stream_arn, bucket_arn, secret_arn)))
     return arn
 
 
@@ -184,55 +241,66 @@ def jdbc_url(cluster: dict) -> str:
     return f"jdbc:redshift://{endpoint['Address']}:{endpoint['Port']}/{wh.DATABASE}"
 
 
-def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict, password: str,
+def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict,
                            buffer_mb: int = 5, buffer_seconds: int = 60) -> str:
     """Create the Firehose delivery stream (source: the Kinesis stream; destination:
-    Redshift through the bucket) if needed; returns its name."""
+    Redshift through the bucket) if needed, and wait until it is ACTIVE; returns its name.
+
+    Firehose signs in with the cluster's admin secret (``SecretsManagerConfiguration``):
+    no password in the configuration, and always the cluster's current one.
+    """
     firehose = aws.client("firehose")
     name = delivery_stream_name()
     try:
         firehose.describe_delivery_stream(DeliveryStreamName=name)
-        return name
     except firehose.exceptions.ResourceNotFoundException:
-        pass
-    firehose.create_delivery_stream(
-        DeliveryStreamName=name,
-        DeliveryStreamType="KinesisStreamAsSource",
-        KinesisStreamSourceConfiguration={"KinesisStreamARN": stream_arn, "RoleARN": role_arn},
-        RedshiftDestinationConfiguration={
-            "RoleARN": role_arn,
-            "ClusterJDBCURL": jdbc_url(cluster),
-            "CopyCommand": {"DataTableName": TABLE, "DataTableColumns": ",".join(COLUMNS),
-                            "CopyOptions": copy_options()},
-            "Username": wh.DB_USER,
-            "Password": password,
-            "RetryOptions": {"DurationInSeconds": 600},
-            "S3Configuration": {
+        firehose.create_delivery_stream(
+            DeliveryStreamName=name,
+            DeliveryStreamType="KinesisStreamAsSource",
+            KinesisStreamSourceConfiguration={"KinesisStreamARN": stream_arn, "RoleARN": role_arn},
+            RedshiftDestinationConfiguration={
                 "RoleARN": role_arn,
-                "BucketARN": f"arn:aws:s3:::{bucket_name()}",
-                "Prefix": PREFIX,
-                "BufferingHints": {"SizeInMBs": buffer_mb, "IntervalInSeconds": buffer_seconds},
-                "CompressionFormat": "UNCOMPRESSED",
+                "ClusterJDBCURL": jdbc_url(cluster),
+                "CopyCommand": {"DataTableName": TABLE, "DataTableColumns": ",".join(COLUMNS),
+                                "CopyOptions": copy_options()},
+                "SecretsManagerConfiguration": {"Enabled": True, "RoleARN": role_arn,
+                                                "SecretARN": cluster["MasterPasswordSecretArn"]},
+                "RetryOptions": {"DurationInSeconds": 600},
+                "S3Configuration": {
+                    "RoleARN": role_arn,
+                    "BucketARN": f"arn:aws:s3:::{bucket_name()}",
+                    "Prefix": PREFIX,
+                    "BufferingHints": {"SizeInMBs": buffer_mb, "IntervalInSeconds": buffer_seconds},
+                    "CompressionFormat": "UNCOMPRESSED",
+                },
             },
-        },
-    )
+        )
+    wait_for_delivery_stream()
     return name
 
 
-def deploy(buffer_mb: int = 5, buffer_seconds: int = 60, public: bool = False) -> str:
-    """Cluster, table, bucket, jsonpaths, role and delivery stream; returns the stream's name.
+def wait_for_delivery_stream(timeout: float = 600) -> dict:
+    """Wait until the delivery stream is ACTIVE: only then does it read the stream (from LATEST)."""
+    firehose = aws.client("firehose")
+    return dp.wait_until(
+        lambda: firehose.describe_delivery_stream(
+            DeliveryStreamName=delivery_stream_name())["DeliveryStreamDescription"],
+        lambda d: d["DeliveryStreamStatus"] == "ACTIVE", timeout, f"delivery stream {delivery_stream_name()}")
 
-    ``public=True`` makes the cluster reachable by Firehose on a real account (see
-    :func:`ensure_cluster`); the embedded AWS delivers either way.
+
+def deploy(buffer_mb: int = 5, buffer_seconds: int = 60) -> str:
+    """Cluster, table, bucket, jsonpaths, roles and delivery stream; returns the stream's name.
+
+    The cluster is created first and waited for last: its minutes on AWS overlap the rest.
     """
     stream_arn = ingest.ensure_stream()
-    password = new_password()  # for Firehose's sign-in; people use IAM through the Data API
-    cluster = ensure_cluster(password=password, public=public)
-    create_table()
+    ensure_cluster(wait=False)
     bucket_arn = dp.ensure_bucket(bucket_name())
     upload_jsonpaths()
-    role = ensure_firehose_role(stream_arn, bucket_arn)
-    return ensure_delivery_stream(stream_arn, role, cluster, password, buffer_mb, buffer_seconds)
+    cluster = wait_for_cluster()
+    role = ensure_firehose_role(stream_arn, bucket_arn, cluster["MasterPasswordSecretArn"])
+    create_table()
+    return ensure_delivery_stream(stream_arn, role, cluster, buffer_mb, buffer_seconds)
 
 
 def row_ids() -> dict[str, int]:
@@ -242,8 +310,8 @@ def row_ids() -> dict[str, int]:
 
 
 def teardown(delete_cluster: bool = True) -> None:
-    """Delete the delivery stream, its role and bucket, and (by default) the cluster and
-    its security group."""
+    """Delete the delivery stream, its role and bucket, and (by default) the cluster (and
+    with it the admin secret Redshift manages), its role and its security group."""
     firehose = aws.client("firehose")
     try:
         firehose.delete_delivery_stream(DeliveryStreamName=delivery_stream_name())
@@ -259,6 +327,7 @@ def teardown(delete_cluster: bool = True) -> None:
                 ClusterIdentifier=wh.cluster_id(), WaiterConfig={"Delay": 15, "MaxAttempts": 80})
         except redshift.exceptions.ClusterNotFoundFault:
             pass
+        dp.delete_role(cluster_role_name())
         delete_security_group()
 
 
