@@ -113,7 +113,7 @@ def test_a_copy_that_keeps_failing_leaves_its_manifest_under_errors(loaded):
     errors = [k for k in keys if k.startswith(f"{warehouse.PREFIX}errors/")]
     assert len(errors) == 1
     report = json.loads(s3.get_object(Bucket=warehouse.bucket_name(), Key=errors[0])["Body"].read())
-    assert report["entries"] and report["error"] and report["errorCode"] == "Redshift.CopyFailed"
+    assert report["entries"] and report["error"] and report["errorCode"] == "Redshift.TableNotFound"
     warehouse.create_table()
 
 

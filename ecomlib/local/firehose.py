@@ -255,7 +255,7 @@ class Firehose(Component):
                 if failures[manifest_key] < MAX_COPY_ATTEMPTS:
                     return
                 self.stats["copy_errors"] += 1
-                code = error.code if isinstance(error, DeliveryError) else "Redshift.CopyFailed"
+                code = error.code if isinstance(error, DeliveryError) else _copy_error_code(str(error))
                 _give_up(bucket, s3.get("Prefix", ""), manifest_key, code, str(error))
             else:
                 self.stats["copies"] += 1
@@ -340,6 +340,13 @@ AUTHENTICATION_FAILED = ("Redshift.AuthenticationFailed",
                          "and password.")
 
 
+def _copy_error_code(message: str) -> str:
+    """Firehose's error code for a COPY that Redshift refused (the common two)."""
+    if "relation" in message and "does not exist" in message:
+        return "Redshift.TableNotFound"
+    return "Redshift.DataLoadFailed"
+
+
 def _connection_refused(delivery, config: dict, cluster_id: str) -> tuple[str, str] | None:
     """Why Firehose could not sign in to the cluster, or None: the network path (public,
     available, a security group admitting Firehose's block on the port), then the user."""
@@ -348,7 +355,7 @@ def _connection_refused(delivery, config: dict, cluster_id: str) -> tuple[str, s
     from moto.redshift.models import redshift_backends
 
     from ecomlib.local.server import MOTO_LOCK
-    from ecomlib.pipelines.warehouse import FIREHOSE_CIDRS
+    from ecomlib.network import FIREHOSE_CIDRS
 
     region = delivery.delivery_stream_arn.split(":")[3]
     with MOTO_LOCK:
