@@ -210,3 +210,15 @@ def test_the_course_cluster_is_public_behind_firehose_only_with_a_managed_passwo
     assert cluster["PubliclyAccessible"] is True and cluster["MasterPasswordSecretArn"]
     assert cluster["DefaultIamRoleArn"].endswith(f"role/{warehouse.cluster_role_name()}")
     assert [r["IamRoleArn"] for r in cluster["IamRoles"]] == [cluster["DefaultIamRoleArn"]]
+
+
+def test_a_cluster_made_with_a_password_is_switched_to_a_managed_one(clean):
+    redshift = aws.client("redshift")
+    redshift.create_cluster(ClusterIdentifier=wh.cluster_id(), ClusterType="single-node", NodeType="ra3.large",
+                            MasterUsername="awsuser", MasterUserPassword="An0ldPassword",
+                            VpcSecurityGroupIds=[warehouse.ensure_security_group()], PubliclyAccessible=True)
+    cluster = warehouse.ensure_cluster()
+    value = json.loads(aws.client("secretsmanager").get_secret_value(
+        SecretId=cluster["MasterPasswordSecretArn"])["SecretString"])
+    assert value["password"] != "An0ldPassword"
+    assert _deliver(cluster) == [] and _rows() == 1  # Firehose signs in with the cluster's current password

@@ -432,7 +432,8 @@ def _patch_redshift_cluster_states() -> None:
     (the ``cluster_available`` waiter polls every 60 s); SQL needs it available.
     ``ManageMasterPassword=True`` makes Redshift generate the admin password and keep it in
     a Secrets Manager secret (``MasterPasswordSecretArn``, ``{"username": ..., "password":
-    ...}``; deleted with the cluster); ``DefaultIamRoleArn`` names the role ``IAM_ROLE
+    ...}``; deleted with the cluster; ModifyCluster with ``ManageMasterPassword=True`` turns
+    it on for an existing cluster); ``DefaultIamRoleArn`` names the role ``IAM_ROLE
     default`` uses. moto 5.2: a cluster is ``available`` at once; ``ManageMasterPassword``
     and ``DefaultIamRoleArn`` are ignored (no secret, no ARN in the description).
     Here: ``ClusterStatus`` is ``creating`` for :data:`aws_time.AWS_SECONDS`
@@ -471,6 +472,18 @@ def _patch_redshift_cluster_states() -> None:
         return create_cluster
 
     _replace(RedshiftResponse, "create_cluster", build_create)
+
+    def build_modify(original_modify):
+        def modify_cluster(self):
+            result = original_modify(self)
+            if self._get_bool_param("ManageMasterPassword", False):  # from now on Redshift keeps it
+                cluster = self.redshift_backend.clusters[
+                    self._get_param("NewClusterIdentifier") or self._get_param("ClusterIdentifier")]
+                _manage_cluster(cluster, True, cluster.default_iam_role_arn)
+            return result
+        return modify_cluster
+
+    _replace(RedshiftResponse, "modify_cluster", build_modify)
 
 
 def _manage_cluster(cluster, manage_password: bool, default_role: str | None) -> None:

@@ -143,7 +143,10 @@ def ensure_cluster(node_type: str = "ra3.large", wait: bool = True) -> dict:
             IamRoles=[role], DefaultIamRoleArn=role,
         )
     except redshift.exceptions.ClusterAlreadyExistsFault:
-        if wait_for_cluster().get("DefaultIamRoleArn") != role:
+        existing = wait_for_cluster()
+        if "MasterPasswordSecretArn" not in existing:  # made with a password of its own: Redshift keeps it now
+            redshift.modify_cluster(ClusterIdentifier=wh.cluster_id(), ManageMasterPassword=True)
+        if existing.get("DefaultIamRoleArn") != role:
             redshift.modify_cluster_iam_roles(ClusterIdentifier=wh.cluster_id(), AddIamRoles=[role],
                                               DefaultIamRoleArn=role)
     return wait_for_cluster() if wait else describe_cluster()
