@@ -9,6 +9,7 @@ Modules are named after what they do, one name each (lower layers first):
 - ``data``        load, read, write and check the Online Retail data
 - ``schedule``    EventBridge ``rate(...)``/``cron(...)`` expressions, in UTC
 - ``security``    security switches that behave the same on every target
+- ``network``     address blocks AWS publishes (Firehose's, per region)
 - ``cost``        cost and capacity planner, at AWS's list prices
 - ``registry``    every pipeline declared once: functions, mappings, resources, cost, diagram
 - ``preflight``   what a real account gets and costs; asks for confirmation first

@@ -49,15 +49,14 @@ def default_vpc() -> str:
     return ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
 
 
-def deploy_stack(schedule: str = "rate(5 minutes)", public: bool = False) -> dict:
+def deploy_stack(schedule: str = "rate(5 minutes)") -> dict:
     """Create (or update) the stack and finish what CloudFormation cannot do; returns the
     stack's outputs."""
     from ecomlib.pipelines import batch, warehouse
 
     cfn = aws.client("cloudformation")
-    password = warehouse.new_password()
     parameters = {"Prefix": settings().prefix, "CodeBucket": upload_code(), "VpcId": default_vpc(),
-                  "WarehousePassword": password, "WarehousePublic": str(public).lower(), "Schedule": schedule}
+                  "Schedule": schedule}
     arguments = dict(StackName=stack_name(), TemplateBody=TEMPLATE.read_text(),
                      Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
                      Capabilities=["CAPABILITY_NAMED_IAM"],

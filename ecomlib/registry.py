@@ -192,7 +192,8 @@ PIPELINES: tuple[Pipeline, ...] = (
     Pipeline(
         name="warehouse", number=5, notebook="06_warehouse.ipynb",
         functions=(),  # Firehose reads the stream and runs the COPY
-        resources=(Resource("IAM roles", "{p}-firehose-role"), Resource("S3 buckets", "{p}-firehose-{account}"),
+        resources=(Resource("IAM roles", "{p}-firehose-role"), Resource("IAM roles", "{p}-warehouse-role"),
+                   Resource("S3 buckets", "{p}-firehose-{account}"),
                    Resource("Kinesis Data Firehose", "{p}-to-warehouse"),
                    Resource("Redshift cluster", "{p}-warehouse", note="one ra3.large node")),
         stores=Resource("Redshift cluster", "{p}-warehouse"), count="row_ids",

@@ -13,8 +13,20 @@ is at least once: a retried delivery can load rows twice.
 moto 5.2: accepts such a delivery stream and reports it ACTIVE, but never reads the
 source stream, and drops data bound for Redshift.
 
+Before it loads anything, Firehose connects to the cluster's public endpoint from its
+published address block for the region: a cluster that is not publicly accessible, not
+available, or whose security groups do not admit that block on the cluster's port fails
+with ``Redshift.ConnectionFailed``; a user name and password (from the configuration or
+from the Secrets Manager secret of ``SecretsManagerConfiguration``) that are not the
+cluster's fail with ``Redshift.AuthenticationFailed``. Each is retried, then the manifest
+goes to ``errors/`` with the error code and message (AWS: also CloudWatch Logs).
+A new delivery stream is ``CREATING`` for a while (``firehose_creating`` in ``aws_time``)
+and reads the stream from the moment it is ``ACTIVE``.
+
 Here: a background thread does what Firehose does, with the same object names and the
-same COPY, run on the local warehouse (``ecomlib.local.redshift_data``). ``drain()`` reads
+same COPY, run on the local warehouse (``ecomlib.local.redshift_data``). Firehose signs
+its COPY with its role's temporary credentials (the role need not be attached to the
+cluster); so does this one. ``drain()`` reads
 everything pending and delivers every buffer at once, ignoring the hints, so notebooks
 and tests are deterministic. Not emulated: compression other than GZIP, record format
 conversion, data transformation with Lambda, dynamic partitioning, S3 backup.
@@ -64,6 +76,7 @@ class Firehose(Component):
         self.buffers: dict[str, _Buffer] = {}  # delivery stream key -> what is waiting
         self.failures: dict[str, int] = {}  # manifest key -> COPY attempts that failed
         self.pending_copies: dict[str, list[str]] = {}  # delivery stream key -> manifests still to COPY
+        self.active_at: dict[str, float] = {}  # delivery stream key -> when it is ACTIVE (epoch seconds)
         self.stats = {"firehose_records": 0, "firehose_objects": 0, "copies": 0, "copy_errors": 0}
         self._worker = Worker("firehose", POLL_INTERVAL, lambda: self._round(flush=False))
 
@@ -77,7 +90,7 @@ class Firehose(Component):
 
     def reset(self) -> None:
         with self._worker.lock:
-            for store in (self.checkpoints, self.buffers, self.failures, self.pending_copies):
+            for store in (self.checkpoints, self.buffers, self.failures, self.pending_copies, self.active_at):
                 store.clear()
             for key in self.stats:
                 self.stats[key] = 0
@@ -122,6 +135,17 @@ class Firehose(Component):
             self._round(flush=True)
         return {key: self.stats[key] - before[key] for key in self.stats}
 
+    # ---- states -----------------------------------------------------------------------
+
+    def created(self, delivery) -> None:
+        """A delivery stream was just created: it becomes ACTIVE after ``firehose_creating``."""
+        from ecomlib.local import aws_time
+
+        self.active_at[_key(delivery)] = time.time() + aws_time.seconds("firehose_creating")
+
+    def is_active(self, delivery) -> bool:
+        return time.time() >= self.active_at.get(_key(delivery), 0.0)
+
     # ---- one round --------------------------------------------------------------------
 
     def _round(self, flush: bool) -> None:
@@ -130,6 +154,8 @@ class Firehose(Component):
         with MOTO_LOCK:
             streams = _delivery_streams()
         for delivery in streams:
+            if not self.is_active(delivery):
+                continue  # CREATING: it reads nothing yet
             self._read_source(delivery)
             buffer = self.buffers.get(_key(delivery))
             size_mb, interval = _hints(delivery)
@@ -154,9 +180,10 @@ class Firehose(Component):
                 return
             for shard in list(stream.shards.values()):
                 key = (_key(delivery), shard.shard_id)
-                if key not in self.checkpoints:  # a new delivery stream starts at its creation time
-                    created = delivery.create_timestamp.replace(tzinfo=timezone.utc).timestamp()
-                    self.checkpoints[key] = shard.get_sequence_number_at(created)
+                if key not in self.checkpoints:  # a new delivery stream reads from LATEST once ACTIVE
+                    active = self.active_at.get(_key(delivery)) or delivery.create_timestamp.replace(
+                        tzinfo=timezone.utc).timestamp()
+                    self.checkpoints[key] = shard.get_sequence_number_at(active)
                 start = buffer.ends.get(shard.shard_id, self.checkpoints[key])
                 while True:
                     records, last, _ = shard.get_records(str(start), 10_000)
@@ -216,8 +243,11 @@ class Firehose(Component):
         while pending:
             manifest_key = pending[0]
             sql = (f"COPY {copy['DataTableName']}{columns} FROM 's3://{bucket}/{manifest_key}' "
-                   f"CREDENTIALS 'aws_iam_role={config.get('RoleARN', '')}' MANIFEST {copy.get('CopyOptions', '')}")
+                   f"CREDENTIALS '{_temporary_credentials()}' MANIFEST {copy.get('CopyOptions', '')}")
             try:
+                refused = _connection_refused(delivery, config, cluster)
+                if refused:
+                    raise DeliveryError(*refused)
                 self.redshift_data.execute(cluster, database, sql)
             except Exception as error:  # noqa: BLE001  (as Firehose: retry, then report)
                 failures[manifest_key] = failures.get(manifest_key, 0) + 1
@@ -225,7 +255,8 @@ class Firehose(Component):
                 if failures[manifest_key] < MAX_COPY_ATTEMPTS:
                     return
                 self.stats["copy_errors"] += 1
-                _give_up(bucket, s3.get("Prefix", ""), manifest_key, str(error))
+                code = error.code if isinstance(error, DeliveryError) else _copy_error_code(str(error))
+                _give_up(bucket, s3.get("Prefix", ""), manifest_key, code, str(error))
             else:
                 self.stats["copies"] += 1
             pending.pop(0)
@@ -271,7 +302,7 @@ def _decode(data) -> bytes:
     return base64.b64decode(data) if isinstance(data, str) else bytes(data)
 
 
-def _give_up(bucket: str, prefix: str, manifest_key: str, error: str) -> None:
+def _give_up(bucket: str, prefix: str, manifest_key: str, code: str, error: str) -> None:
     """Put the manifest under errors/ with the reason, as Firehose does for failed COPYs."""
     from moto.s3.models import s3_backends
 
@@ -281,7 +312,7 @@ def _give_up(bucket: str, prefix: str, manifest_key: str, error: str) -> None:
     with MOTO_LOCK:
         backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
         manifest = json.loads(backend.get_object(bucket, manifest_key).value)
-        manifest["error"] = error
+        manifest["errorCode"], manifest["error"] = code, error
         backend.put_object(bucket, target, json.dumps(manifest).encode())
 
 
@@ -289,3 +320,96 @@ def _cluster_and_database(jdbc_url: str) -> tuple[str, str]:
     """jdbc:redshift://<cluster>.<id>.<region>.redshift.amazonaws.com:5439/<db> -> (cluster, db)."""
     parts = urlsplit(jdbc_url.removeprefix("jdbc:"))
     return (parts.hostname or "").split(".")[0], parts.path.strip("/") or "dev"
+
+
+class DeliveryError(Exception):
+    """A delivery that failed before its COPY ran, with Firehose's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# Firehose's texts for these delivery errors (developer guide, "Data delivery errors").
+CONNECTION_FAILED = ("Redshift.ConnectionFailed",
+                     "The connection to the specified Amazon Redshift cluster failed. Ensure that security "
+                     "settings allow Firehose connections, that the cluster or database specified in the Amazon "
+                     "Redshift destination configuration or JDBC URL is correct, and that the cluster is available.")
+AUTHENTICATION_FAILED = ("Redshift.AuthenticationFailed",
+                         "The provided user name and password failed authentication. Provide a valid user name "
+                         "and password.")
+
+
+def _copy_error_code(message: str) -> str:
+    """Firehose's error code for a COPY that Redshift refused (the common two)."""
+    if "relation" in message and "does not exist" in message:
+        return "Redshift.TableNotFound"
+    return "Redshift.DataLoadFailed"
+
+
+def _connection_refused(delivery, config: dict, cluster_id: str) -> tuple[str, str] | None:
+    """Why Firehose could not sign in to the cluster, or None: the network path (public,
+    available, a security group admitting Firehose's block on the port), then the user."""
+    import ipaddress
+
+    from moto.redshift.models import redshift_backends
+
+    from ecomlib.local.server import MOTO_LOCK
+    from ecomlib.network import FIREHOSE_CIDRS
+
+    region = delivery.delivery_stream_arn.split(":")[3]
+    with MOTO_LOCK:
+        cluster = redshift_backends[DEFAULT_ACCOUNT_ID][region].clusters.get(cluster_id)
+        if cluster is None or cluster.status != "available" or not cluster.publicly_accessible:
+            return CONNECTION_FAILED
+        source = ipaddress.ip_network(FIREHOSE_CIDRS.get(region, "0.0.0.0/32"))
+        port = int(cluster.port)
+        admitted = False
+        for group_id in cluster.vpc_security_group_ids or []:
+            group = _security_group(region, group_id)
+            for rule in getattr(group, "ingress_rules", []):
+                if rule.ip_protocol not in ("tcp", "-1", "6"):
+                    continue
+                if rule.ip_protocol != "-1" and not (int(rule.from_port) <= port <= int(rule.to_port)):
+                    continue
+                cidr = (rule.ip_range or {}).get("CidrIp")
+                if cidr and source.subnet_of(ipaddress.ip_network(cidr, strict=False)):
+                    admitted = True
+        if not admitted:
+            return CONNECTION_FAILED
+        username, password = _sign_in(config, region)
+        if username != cluster.master_username or password != cluster.master_user_password:
+            return AUTHENTICATION_FAILED
+    return None
+
+
+def _security_group(region: str, group_id: str):
+    from moto.ec2.models import ec2_backends
+
+    backend = ec2_backends[DEFAULT_ACCOUNT_ID][region]
+    for groups in backend.groups.values():
+        if group_id in groups:
+            return groups[group_id]
+    return None
+
+
+def _sign_in(config: dict, region: str) -> tuple[str | None, str | None]:
+    """The user name and password Firehose signs in with: the secret's, when enabled."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    secret = config.get("SecretsManagerConfiguration") or {}
+    if secret.get("Enabled") and secret.get("SecretARN"):
+        try:
+            value = secretsmanager_backends[DEFAULT_ACCOUNT_ID][region].get_secret_value(
+                secret["SecretARN"], version_id=None, version_stage=None)
+            body = json.loads(value.get("SecretString") or "{}")
+        except Exception:  # noqa: BLE001  (a missing or malformed secret: the sign-in fails)
+            return None, None
+        return body.get("username"), body.get("password")
+    return config.get("Username"), config.get("Password")
+
+
+def _temporary_credentials() -> str:
+    """A COPY credentials clause in the form Firehose uses: its role's temporary keys."""
+    return (f"aws_access_key_id=ASIA{uuid.uuid4().hex[:16].upper()};"
+            f"aws_secret_access_key={uuid.uuid4().hex}{uuid.uuid4().hex[:8]};token={uuid.uuid4().hex}")

@@ -42,6 +42,8 @@ def apply(aws: "EmbeddedAWS") -> None:
     _patch_mapping_states(aws.stream_pollers)
     _patch_sqs_deleted_recently()
     _patch_ec2_security_group_in_use()
+    _patch_redshift_cluster_states()
+    _patch_firehose_states(aws.firehose)
 
 
 def _replace(owner: type, name: str, build: Callable[[Any], Any]) -> None:
@@ -394,7 +396,8 @@ def _patch_redshift_iam_roles() -> None:
     """Answer ModifyClusterIamRoles.
 
     AWS: adds or removes the IAM roles a cluster may assume (for COPY from S3 with
-    ``IAM_ROLE '<arn>'``). moto 5.2 stores roles given at CreateCluster but does not
+    ``IAM_ROLE '<arn>'``) and sets its default role (``DefaultIamRoleArn``, what
+    ``IAM_ROLE default`` means). moto 5.2 stores roles given at CreateCluster but does not
     implement this call.
     """
     from moto.core.responses import ActionResult
@@ -406,6 +409,10 @@ def _patch_redshift_iam_roles() -> None:
         roles = [arn for arn in cluster.iam_roles_arn if arn not in removed]
         roles += [arn for arn in self._get_param("AddIamRoles", []) if arn not in roles]
         cluster.iam_roles_arn = roles
+        if self._get_param("DefaultIamRoleArn"):
+            cluster.default_iam_role_arn = self._get_param("DefaultIamRoleArn")
+        elif cluster.default_iam_role_arn in removed:
+            cluster.default_iam_role_arn = None
         return ActionResult({"Cluster": cluster})
 
     _replace(RedshiftResponse, "modify_cluster_iam_roles", lambda original: modify_cluster_iam_roles)
@@ -436,6 +443,7 @@ def _patch_cloudformation() -> None:
         name = properties.get("ClusterIdentifier") or resource_name
         cluster = original(cls, name, cloudformation_json, account_id, region_name, **kwargs)
         cluster.iam_roles_arn = list(properties.get("IamRoles", []))
+        _manage_cluster(cluster, bool(properties.get("ManageMasterPassword")), properties.get("DefaultIamRoleArn"))
         return cluster
 
     def delete_cluster(cls, resource_name, cloudformation_json, account_id, region_name):
@@ -457,9 +465,13 @@ def _patch_cloudformation() -> None:
             return endpoint["Address"]
         if attribute_name == "Endpoint.Port":
             return str(endpoint.get("Port", self.port))
+        if attribute_name == "MasterPasswordSecretArn":
+            return self.master_password_secret_arn
         return original_attribute(self, attribute_name)
 
     _replace(Cluster, "get_cfn_attribute", build_get_cfn_attribute)
+    _replace(Cluster, "has_cfn_attr", lambda original: classmethod(
+        lambda cls, attr: attr == "MasterPasswordSecretArn" or original.__func__(cls, attr)))
 
     def delete_rest_api(cls, resource_name, cloudformation_json, account_id, region_name):
         backend = apigateway_backends[account_id][region_name]
@@ -642,6 +654,7 @@ def _patch_redshift_data(data) -> None:
             cluster = original_delete(self, **kwargs)
             if not getattr(renaming, "active", False):
                 data.drop_warehouse(cluster.cluster_identifier)  # its data goes with it, as on AWS
+                _forget_managed_secret(cluster)  # and so does the admin secret Redshift manages
             return cluster
         return delete_cluster
 
@@ -896,3 +909,131 @@ def _patch_ec2_security_group_in_use() -> None:
         return delete_security_group
 
     _replace(EC2Backend, "delete_security_group", build)
+
+
+def _patch_redshift_cluster_states() -> None:
+    """A new cluster is ``creating`` for a while; Redshift can manage its admin password.
+
+    AWS: CreateCluster answers ``creating``, and the cluster is ``available`` minutes later
+    (the ``cluster_available`` waiter polls every 60 s); SQL needs it available.
+    ``ManageMasterPassword=True`` makes Redshift generate the admin password and keep it in
+    a Secrets Manager secret (``MasterPasswordSecretArn``, ``{"username": ..., "password":
+    ...}``; deleted with the cluster; ModifyCluster with ``ManageMasterPassword=True`` turns
+    it on for an existing cluster); ``DefaultIamRoleArn`` names the role ``IAM_ROLE
+    default`` uses. moto 5.2: a cluster is ``available`` at once; ``ManageMasterPassword``
+    and ``DefaultIamRoleArn`` are ignored (no secret, no ARN in the description).
+    Here: ``ClusterStatus`` is ``creating`` for :data:`aws_time.AWS_SECONDS`
+    ``redshift_creating`` (compressed), then moto's own status; the secret is made in
+    moto's Secrets Manager with a random password that the cluster keeps (Firehose's
+    sign-in is checked against it, see ``firehose``).
+    """
+    from moto.redshift.models import Cluster
+    from moto.redshift.responses import RedshiftResponse
+
+    from ecomlib.local import aws_time
+
+    _replace(Cluster, "master_password_secret_arn", lambda original: None)
+    _replace(Cluster, "default_iam_role_arn", lambda original: None)
+
+    def get_status(self) -> str:
+        status = self.__dict__.get("_ecomlib_status", "available")
+        ready = self.__dict__.get("_ecomlib_ready")
+        if status == "available" and ready is not None and not ready.ready:
+            return "creating"
+        return status
+
+    def set_status(self, value: str) -> None:
+        self.__dict__["_ecomlib_status"] = value
+
+    _replace(Cluster, "status", lambda original: property(get_status, set_status))
+
+    def build_create(original_create):
+        def create_cluster(self):
+            result = original_create(self)
+            cluster = self.redshift_backend.clusters[self._get_param("ClusterIdentifier")]
+            cluster.__dict__["_ecomlib_ready"] = aws_time.Pending("redshift_creating")
+            _manage_cluster(cluster, self._get_bool_param("ManageMasterPassword", False),
+                            self._get_param("DefaultIamRoleArn"))
+            return result
+        return create_cluster
+
+    _replace(RedshiftResponse, "create_cluster", build_create)
+
+    def build_modify(original_modify):
+        def modify_cluster(self):
+            result = original_modify(self)
+            if self._get_bool_param("ManageMasterPassword", False):  # from now on Redshift keeps it
+                cluster = self.redshift_backend.clusters[
+                    self._get_param("NewClusterIdentifier") or self._get_param("ClusterIdentifier")]
+                _manage_cluster(cluster, True, cluster.default_iam_role_arn)
+            return result
+        return modify_cluster
+
+    _replace(RedshiftResponse, "modify_cluster", build_modify)
+
+
+def _manage_cluster(cluster, manage_password: bool, default_role: str | None) -> None:
+    """Give a new cluster its managed admin secret and default role (see above)."""
+    import secrets as random_secrets
+
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    cluster.default_iam_role_arn = default_role
+    if not manage_password:
+        return
+    password = random_secrets.token_urlsafe(24)
+    cluster.master_user_password = password
+    backend = secretsmanager_backends[cluster.account_id][cluster.region]
+    name = f"redshift!{cluster.cluster_identifier}-{cluster.master_username}"
+    if backend.secrets.get(name) is not None:
+        backend.delete_secret(name, recovery_window_in_days=None, force_delete_without_recovery=True)
+    secret = backend.create_secret(
+        name=name, secret_string=json.dumps({"username": cluster.master_username, "password": password}),
+        secret_binary=None, description=f"Admin user password of Redshift cluster {cluster.cluster_identifier}",
+        tags=[], kms_key_id=None, client_request_token=None, replica_regions=[],
+        force_overwrite=False)
+    cluster.master_password_secret_arn = json.loads(secret)["ARN"]
+
+
+def _forget_managed_secret(cluster) -> None:
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    if cluster.master_password_secret_arn:
+        backend = secretsmanager_backends[cluster.account_id][cluster.region]
+        try:
+            backend.delete_secret(cluster.master_password_secret_arn, recovery_window_in_days=None,
+                                  force_delete_without_recovery=True)
+        except Exception:  # noqa: BLE001  (already gone)
+            pass
+
+
+def _patch_firehose_states(firehose) -> None:
+    """A new delivery stream is ``CREATING`` for a while, then ``ACTIVE``.
+
+    AWS: CreateDeliveryStream answers at once and the stream is ``CREATING``, then
+    ``ACTIVE``; a Kinesis-sourced stream reads from LATEST from the moment it is ACTIVE, so
+    records put before are never delivered. moto 5.2: ``ACTIVE`` at once. Here
+    :class:`~ecomlib.local.firehose.Firehose` keeps when each becomes active
+    (``firehose_creating`` of :mod:`aws_time`) and DescribeDeliveryStream says so.
+    """
+    from moto.firehose.models import FirehoseBackend
+
+    def build_create(original_create):
+        def create_delivery_stream(self, region, delivery_stream_name, *args, **kwargs):
+            arn = original_create(self, region, delivery_stream_name, *args, **kwargs)
+            firehose.created(self.delivery_streams[delivery_stream_name])
+            return arn
+        return create_delivery_stream
+
+    def build_describe(original_describe):
+        def describe_delivery_stream(self, delivery_stream_name: str):
+            result = original_describe(self, delivery_stream_name)
+            description = result["DeliveryStreamDescription"]
+            if description.get("DeliveryStreamStatus") == "ACTIVE" and not firehose.is_active(
+                    self.delivery_streams[delivery_stream_name]):
+                description["DeliveryStreamStatus"] = "CREATING"
+            return result
+        return describe_delivery_stream
+
+    _replace(FirehoseBackend, "create_delivery_stream", build_create)
+    _replace(FirehoseBackend, "describe_delivery_stream", build_describe)

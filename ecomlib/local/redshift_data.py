@@ -220,12 +220,14 @@ def _moto_released() -> Iterator[None]:
         MOTO_LOCK._acquire_restore(state)  # noqa: SLF001
 
 
-def _prepare(text: str, folder: Path) -> _Piece:
-    """Classify one statement; COPY is parsed and its S3 objects fetched now."""
+def _prepare(text: str, folder: Path, cluster: str | None = None, db_user: str | None = None) -> _Piece:
+    """Classify one statement; COPY is parsed, its role checked and its S3 objects fetched now."""
     kind = statement_kind(text)
     if kind == "copy":
         try:
             spec = parse_copy(text)
+            if cluster is not None:
+                authorize_copy(cluster, spec, db_user)
             return _Piece(text, "copy", copy=spec, fetched=redshift_copy.fetch(spec, folder))
         except WarehouseError as exc:
             return _Piece(text, "copy", error=exc)
@@ -233,6 +235,70 @@ def _prepare(text: str, folder: Path) -> _Piece:
         return _Piece(text, "noop", error=WarehouseError(
             "ERROR: UNLOAD is not supported by the local warehouse (ecomlib.local.redshift_data)"))
     return _Piece(text, kind)
+
+
+# When IAM_ROLE default names no role: the text users report (AWS documents none).
+NO_DEFAULT_ROLE = "ERROR: Cannot find default IAM role"
+
+
+def authorize_copy(cluster_id: str, spec: CopySpec, db_user: str | None = None) -> None:
+    """Refuse a COPY whose role the cluster may not assume, as Redshift does.
+
+    AWS (COPY, "Authorization parameters"): ``IAM_ROLE 'arn'`` (or ``CREDENTIALS
+    'aws_iam_role=arn'``) must name a role attached to the cluster (IamRoles) whose trust
+    policy lets ``redshift.amazonaws.com`` assume it; ``IAM_ROLE default`` means the
+    cluster's default role (DefaultIamRoleArn). Otherwise: ``ERROR: User
+    arn:aws:redshift:<region>:<account>:dbuser:<cluster>/<user> is not authorized to assume
+    IAM Role <arn>``. Access keys (``ACCESS_KEY_ID`` or a credentials string of keys) are
+    not checked here.
+    """
+    from moto.iam.models import iam_backends
+    from moto.redshift.models import redshift_backends
+
+    from ecomlib.local.redshift_copy.options import role_of
+    from ecomlib.local.server import MOTO_LOCK
+
+    role = role_of(spec)
+    if role is None:
+        return
+    with MOTO_LOCK:
+        found = [(region, backend.clusters[cluster_id]) for region, backend in
+                 redshift_backends[DEFAULT_ACCOUNT_ID].items() if cluster_id in backend.clusters]
+        if not found:
+            return  # the statement fails on the cluster lookup
+        region, cluster = found[0]
+        if role.lower() == "default":
+            role = getattr(cluster, "default_iam_role_arn", None)
+            if not role:
+                raise WarehouseError(NO_DEFAULT_ROLE)
+        trusted = False
+        try:
+            document = iam_backends[DEFAULT_ACCOUNT_ID]["global"].get_role(role.split("/")[-1]).assume_role_policy_document
+            trusted = _trusts_redshift(document)
+        except Exception:  # noqa: BLE001  (no such role)
+            trusted = False
+        if role not in (cluster.iam_roles_arn or []) or not trusted:
+            user = db_user or cluster.master_username
+            raise WarehouseError(f"ERROR: User arn:aws:redshift:{region}:{DEFAULT_ACCOUNT_ID}:dbuser:{cluster_id}/{user} "
+                                 f"is not authorized to assume IAM Role {role}")
+
+
+def _trusts_redshift(document) -> bool:
+    """Does a role's trust policy let redshift.amazonaws.com assume it?"""
+    from urllib.parse import unquote
+
+    if isinstance(document, str):
+        document = json.loads(unquote(document))
+    statements = document.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
+        services = (statement.get("Principal") or {}).get("Service", [])
+        services = [services] if isinstance(services, str) else services
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if statement.get("Effect") == "Allow" and "redshift.amazonaws.com" in services and (
+                "sts:AssumeRole" in actions or "sts:*" in actions):
+            return True
+    return False
 
 
 def _run_prepared(wh: _Warehouse, prepared: list[list[_Piece]], parameters: dict,
@@ -594,7 +660,7 @@ class RedshiftData(Component):
 
     def _execute_units(self, cluster: str, token: str | None, units: list[str], parameters: dict,
                        statement_id: str | None = None,
-                       cancelled: threading.Event | None = None) -> list[_Outcome]:
+                       cancelled: threading.Event | None = None, db_user: str | None = None) -> list[_Outcome]:
         """Run units (each one or more statements) in one transaction; one outcome per unit.
 
         Phase 1: split, parse COPYs and read their S3 objects to local files. Phase 2
@@ -604,7 +670,7 @@ class RedshiftData(Component):
             prepared: list[list[_Piece]] = []
             for unit in units:
                 try:
-                    prepared.append([_prepare(text, folder) for text in split_statements(unit)])
+                    prepared.append([_prepare(text, folder, cluster, db_user) for text in split_statements(unit)])
                 except WarehouseError as exc:
                     prepared.append([_Piece(text=unit, kind="noop", error=exc)])
             wh = self._warehouse_for(cluster, token)
@@ -676,7 +742,8 @@ class RedshiftData(Component):
                 _Outcome("ABORTED") for _ in sqls[1:]]
         else:
             try:
-                outcomes = self._execute_units(cluster, token, sqls, parameters, statement.id, statement.cancel)
+                outcomes = self._execute_units(cluster, token, sqls, parameters, statement.id, statement.cancel,
+                                               statement.db_user)
             except WarehouseError as exc:
                 outcomes = [_Outcome("FAILED", error=str(exc))] + [_Outcome("ABORTED") for _ in sqls[1:]]
             except Exception as exc:  # noqa: BLE001  (a bug here must not leave it STARTED)

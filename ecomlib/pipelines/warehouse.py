@@ -9,11 +9,11 @@ API (``ecomlib.redshift``).
 from __future__ import annotations
 
 import json
-import secrets
 
 from ecomlib import aws, deploy as dp, registry
 from ecomlib import redshift as wh
 from ecomlib.config import resource_name
+from ecomlib.network import FIREHOSE_CIDRS, firehose_cidr  # noqa: F401  (the course reads them here)
 from ecomlib.pipelines import ingest
 
 PIPELINE = registry.get("warehouse")
@@ -66,18 +66,6 @@ def copy_options() -> str:
             "TRUNCATECOLUMNS BLANKSASNULL EMPTYASNULL")
 
 
-# Firehose connects to a Redshift destination from one published address block per
-# region ("Grant Firehose access to an Amazon Redshift destination",
-# https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html).
-FIREHOSE_CIDRS = {
-    "us-east-1": "52.70.63.192/27", "us-east-2": "13.58.135.96/27", "us-west-1": "13.57.135.192/27",
-    "us-west-2": "52.89.255.224/27", "ca-central-1": "35.183.92.128/27", "sa-east-1": "18.228.1.128/27",
-    "eu-west-1": "52.19.239.192/27", "eu-west-2": "18.130.1.96/27", "eu-west-3": "35.180.1.96/27",
-    "eu-central-1": "35.158.127.160/27", "eu-north-1": "13.53.63.224/27", "eu-south-1": "15.161.135.128/27",
-    "ap-northeast-1": "13.113.196.224/27", "ap-northeast-2": "13.209.1.64/27", "ap-southeast-1": "13.228.64.192/27",
-    "ap-southeast-2": "13.210.67.224/27", "ap-south-1": "13.232.67.32/27", "ap-east-1": "18.162.221.32/27",
-    "me-south-1": "15.185.91.0/27",
-}
 REDSHIFT_PORT = 5439
 
 
@@ -90,8 +78,7 @@ def ensure_security_group() -> str:
     block for this region, and nothing else (no rule for the whole VPC, no other port)."""
     ec2 = aws.client("ec2")
     region = aws.region()
-    if region not in FIREHOSE_CIDRS:
-        raise ValueError(f"no published Firehose address block for {region} in FIREHOSE_CIDRS")
+    cidr = firehose_cidr(region)
     found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [security_group_name()]}])
     if found["SecurityGroups"]:
         return found["SecurityGroups"][0]["GroupId"]
@@ -102,46 +89,85 @@ def ensure_security_group() -> str:
                                                           "Tags": dp.tag_list()}])["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": REDSHIFT_PORT, "ToPort": REDSHIFT_PORT,
-        "IpRanges": [{"CidrIp": FIREHOSE_CIDRS[region], "Description": f"Kinesis Data Firehose, {region}"}]}])
+        "IpRanges": [{"CidrIp": cidr, "Description": f"Kinesis Data Firehose, {region}"}]}])
     return group
 
 
-def ensure_cluster(node_type: str = "ra3.large", password: str | None = None, public: bool = False) -> dict:
-    """Create the single-node cluster if needed and wait until it is available.
+def cluster_role_name() -> str:
+    """The role the cluster itself assumes to read the Firehose bucket in a COPY."""
+    return resource_name("warehouse", "role")
 
-    ``password`` becomes the master user's password (also when the cluster exists), so
-    that Firehose, which signs in with it, and the cluster agree. Without one, a new
-    cluster gets a random password and an existing cluster keeps its own.
 
-    The cluster sits behind :func:`ensure_security_group`. It is not publicly accessible
-    unless ``public=True``: people reach it through the Data API, which needs no open
-    port. Firehose, though, connects to the cluster's public endpoint from its published
-    addresses, so on a real account the warehouse pipeline needs ``public=True`` (the
-    security group still admits only Firehose, on port 5439 only).
+def cluster_role_policy(bucket_arn: str) -> dict:
+    """Read the Firehose bucket (the staged objects, their manifests, the jsonpaths file), nothing else."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadTheFirehoseBucket", "Effect": "Allow", "Action": ["s3:GetObject"],
+         "Resource": f"{bucket_arn}/*"},
+        {"Sid": "ListTheFirehoseBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": bucket_arn},
+    ]}
+
+
+def ensure_cluster_role() -> str:
+    """The cluster's default role (trusting redshift.amazonaws.com): what ``IAM_ROLE default``
+    in a COPY means. The bucket need not exist yet: the policy names it."""
+    iam = aws.client("iam")
+    role = cluster_role_name()
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "redshift.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    try:
+        arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role, PolicyName="least-privilege",
+                        PolicyDocument=json.dumps(cluster_role_policy(f"arn:aws:s3:::{bucket_name()}")))
+    return arn
+
+
+def ensure_cluster(node_type: str = "ra3.large", wait: bool = True) -> dict:
+    """Create the single-node cluster if needed and (by default) wait until it is available.
+
+    - Publicly accessible, behind :func:`ensure_security_group`: Firehose loads a
+      provisioned cluster only through its public endpoint, from its published address
+      block; the group admits that block on port 5439 and nothing else.
+    - ``ManageMasterPassword``: Redshift makes the admin password and keeps it in a
+      Secrets Manager secret (``MasterPasswordSecretArn``) that Firehose reads. Nobody sees
+      it, and a re-deploy cannot leave Firehose with an old one. People use IAM (Data API).
+    - Its default IAM role (:func:`ensure_cluster_role`) reads the Firehose bucket:
+      ``COPY ... IAM_ROLE default``. An existing cluster gets the role attached if needed.
     """
     redshift = aws.client("redshift")
+    role = ensure_cluster_role()
     try:
         redshift.create_cluster(
             ClusterIdentifier=wh.cluster_id(), ClusterType="single-node", NodeType=node_type,
-            DBName=wh.DATABASE, MasterUsername=wh.DB_USER, MasterUserPassword=password or new_password(),
-            PubliclyAccessible=public, Encrypted=True, VpcSecurityGroupIds=[ensure_security_group()],
+            DBName=wh.DATABASE, MasterUsername=wh.DB_USER, ManageMasterPassword=True,
+            PubliclyAccessible=True, Encrypted=True, VpcSecurityGroupIds=[ensure_security_group()],
+            IamRoles=[role], DefaultIamRoleArn=role,
             Tags=dp.tag_list(),
         )
     except redshift.exceptions.ClusterAlreadyExistsFault:
-        if password:
-            redshift.modify_cluster(ClusterIdentifier=wh.cluster_id(), MasterUserPassword=password)
-    redshift.get_waiter("cluster_available").wait(
-        ClusterIdentifier=wh.cluster_id(), WaiterConfig={"Delay": 15, "MaxAttempts": 80})
-    return redshift.describe_clusters(ClusterIdentifier=wh.cluster_id())["Clusters"][0]
+        existing = wait_for_cluster()
+        if "MasterPasswordSecretArn" not in existing:  # made with a password of its own: Redshift keeps it now
+            redshift.modify_cluster(ClusterIdentifier=wh.cluster_id(), ManageMasterPassword=True)
+        if existing.get("DefaultIamRoleArn") != role:
+            redshift.modify_cluster_iam_roles(ClusterIdentifier=wh.cluster_id(), AddIamRoles=[role],
+                                              DefaultIamRoleArn=role)
+    return wait_for_cluster() if wait else describe_cluster()
 
 
-def new_password() -> str:
-    """A fresh random master password: Firehose signs in with it; people use IAM (Data API)."""
-    return "A1" + secrets.token_urlsafe(24)
+def describe_cluster() -> dict:
+    return aws.client("redshift").describe_clusters(ClusterIdentifier=wh.cluster_id())["Clusters"][0]
 
 
-def firehose_policy(stream_arn: str, bucket_arn: str) -> dict:
-    """Firehose may read the one stream and write to (and COPY from) its one bucket."""
+def wait_for_cluster(timeout: float = 1800) -> dict:
+    """Wait until the cluster is ``available`` (on AWS: minutes after create_cluster)."""
+    return dp.wait_until(describe_cluster, lambda c: c["ClusterStatus"] == "available", timeout,
+                         f"cluster {wh.cluster_id()}")
+
+
+def firehose_policy(stream_arn: str, bucket_arn: str, secret_arn: str) -> dict:
+    """Firehose may read the one stream, write to its one bucket, and read the cluster's
+    admin secret (to sign in and run its COPY)."""
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "ReadTheInvoiceStream", "Effect": "Allow",
          "Action": ["kinesis:DescribeStream", "kinesis:GetShardIterator", "kinesis:GetRecords",
@@ -151,10 +177,12 @@ def firehose_policy(stream_arn: str, bucket_arn: str) -> dict:
          "Action": ["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject",
                     "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject"],
          "Resource": [bucket_arn, f"{bucket_arn}/*"]},
+        {"Sid": "ReadTheWarehouseSecret", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+         "Resource": secret_arn},
     ]}
 
 
-def ensure_firehose_role(stream_arn: str, bucket_arn: str) -> str:
+def ensure_firehose_role(stream_arn: str, bucket_arn: str, secret_arn: str) -> str:
     """Firehose's own role (trusting firehose.amazonaws.com) with its inline policy."""
     iam = aws.client("iam")
     role = resource_name("firehose", "role")
@@ -166,7 +194,7 @@ def ensure_firehose_role(stream_arn: str, bucket_arn: str) -> str:
         arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust),
                               Tags=dp.tag_list())["Role"]["Arn"]
     iam.put_role_policy(RoleName=role, PolicyName="least-privilege",
-                        PolicyDocument=json.dumps(firehose_policy(stream_arn, bucket_arn)))
+                        PolicyDocument=json.dumps(firehose_policy(stream_arn, bucket_arn, secret_arn)))
     return arn
 
 
@@ -188,11 +216,15 @@ def jdbc_url(cluster: dict) -> str:
     return f"jdbc:redshift://{endpoint['Address']}:{endpoint['Port']}/{wh.DATABASE}"
 
 
-def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict, password: str,
+def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict,
                            buffer_mb: int = 5, buffer_seconds: int = 60) -> str:
     """Create the Firehose delivery stream (source: the Kinesis stream; destination:
     Redshift through the bucket) if needed; returns its name. A new one is ``CREATING``
-    (:func:`deploy` waits until it is ``ACTIVE``); one still ``DELETING`` is waited for."""
+    (:func:`deploy` waits until it is ``ACTIVE``); one still ``DELETING`` is waited for.
+
+    Firehose signs in with the cluster's admin secret (``SecretsManagerConfiguration``):
+    no password in the configuration, and always the cluster's current one.
+    """
     firehose = aws.client("firehose")
     name = delivery_stream_name()
     if dp.delivery_stream_status(name) == "DELETING":
@@ -209,8 +241,8 @@ def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict, passwo
             "ClusterJDBCURL": jdbc_url(cluster),
             "CopyCommand": {"DataTableName": TABLE, "DataTableColumns": ",".join(COLUMNS),
                             "CopyOptions": copy_options()},
-            "Username": wh.DB_USER,
-            "Password": password,
+            "SecretsManagerConfiguration": {"Enabled": True, "RoleARN": role_arn,
+                                            "SecretARN": cluster["MasterPasswordSecretArn"]},
             "RetryOptions": {"DurationInSeconds": 600},
             "S3Configuration": {
                 "RoleARN": role_arn,
@@ -225,21 +257,25 @@ def ensure_delivery_stream(stream_arn: str, role_arn: str, cluster: dict, passwo
     return name
 
 
-def deploy(buffer_mb: int = 5, buffer_seconds: int = 60, public: bool = False) -> str:
-    """Cluster, table, bucket, jsonpaths, role and delivery stream; returns the stream's name.
+def wait_for_delivery_stream(timeout: float = 600) -> str:
+    """Wait until the delivery stream is ACTIVE: only then does it read the stream (from LATEST)."""
+    return dp.wait_for_delivery_stream(delivery_stream_name(), "ACTIVE", timeout)
 
-    ``public=True`` makes the cluster reachable by Firehose on a real account (see
-    :func:`ensure_cluster`); the embedded AWS delivers either way.
+
+def deploy(buffer_mb: int = 5, buffer_seconds: int = 60) -> str:
+    """Cluster, table, bucket, jsonpaths, roles and delivery stream; returns the stream's name.
+
+    The cluster is created first and waited for last: its minutes on AWS overlap the rest.
     """
     stream_arn = ingest.ensure_stream()
-    password = new_password()  # for Firehose's sign-in; people use IAM through the Data API
-    cluster = ensure_cluster(password=password, public=public)
-    create_table()
+    ensure_cluster(wait=False)
     bucket_arn = dp.ensure_bucket(bucket_name())
     upload_jsonpaths()
-    role = ensure_firehose_role(stream_arn, bucket_arn)
+    cluster = wait_for_cluster()
+    role = ensure_firehose_role(stream_arn, bucket_arn, cluster["MasterPasswordSecretArn"])
+    create_table()
     name = dp.retry_while_propagating(  # a new role is not usable at once
-        lambda: ensure_delivery_stream(stream_arn, role, cluster, password, buffer_mb, buffer_seconds),
+        lambda: ensure_delivery_stream(stream_arn, role, cluster, buffer_mb, buffer_seconds),
         "creating the delivery stream")
     # CREATING, then ACTIVE: it reads the stream from LATEST once active, so send after this.
     dp.wait_for_delivery_stream(name)
@@ -253,8 +289,8 @@ def row_ids() -> dict[str, int]:
 
 
 def teardown(delete_cluster: bool = True) -> None:
-    """Delete the delivery stream, its role and bucket, and (by default) the cluster and
-    its security group."""
+    """Delete the delivery stream, its role and bucket, and (by default) the cluster (and
+    with it the admin secret Redshift manages), its role and its security group."""
     dp.delete_delivery_stream(delivery_stream_name())  # waits until it is gone (asynchronous on AWS)
     dp.delete_role(resource_name("firehose", "role"))
     dp.empty_and_delete_bucket(bucket_name())
@@ -266,6 +302,7 @@ def teardown(delete_cluster: bool = True) -> None:
                 ClusterIdentifier=wh.cluster_id(), WaiterConfig={"Delay": 15, "MaxAttempts": 80})
         except redshift.exceptions.ClusterNotFoundFault:
             pass
+        dp.delete_role(cluster_role_name())
         delete_security_group()
 
 

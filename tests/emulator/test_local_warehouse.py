@@ -104,14 +104,22 @@ def scalar(cluster: str, text: str, parameters: dict | None = None):
 
 
 def _create_cluster(name: str) -> None:
+    """A cluster that may assume ROLE in COPY (attached, and trusting Redshift, as AWS requires)."""
+    iam = aws.client("iam")
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=ROLE.split("/")[-1], AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                    "Principal": {"Service": "redshift.amazonaws.com"}}]}))
     aws.client("redshift").create_cluster(
         ClusterIdentifier=name, NodeType="dc2.large", MasterUsername="awsuser",
-        MasterUserPassword="Passw0rd!", ClusterType="single-node", DBName="dev")
+        MasterUserPassword="Passw0rd!", ClusterType="single-node", DBName="dev", IamRoles=[ROLE])
 
 
 def _delete_cluster(name: str) -> None:
     with contextlib.suppress(ClientError):  # gone already (a reset, or the test deleted it)
         aws.client("redshift").delete_cluster(ClusterIdentifier=name, SkipFinalClusterSnapshot=True)
+    with contextlib.suppress(ClientError):  # nothing named like the course's left behind
+        aws.client("iam").delete_role(RoleName=ROLE.split("/")[-1])
 
 
 @pytest.fixture()

@@ -18,14 +18,28 @@ def test_template_passes_cfn_lint():
     assert infra.lint() == ""
 
 
+def test_the_template_knows_firehose_s_block_in_every_region_it_serves():
+    from ecomlib.pipelines import warehouse
+
+    template = infra.TEMPLATE.read_text()
+    mapped = dict(re.findall(r"^    ([a-z]{2}(?:-[a-z]+)+-\d): \{Cidr: ([0-9./]+)\}$", template, flags=re.M))
+    assert mapped == warehouse.FIREHOSE_CIDRS
+    assert "Password" not in re.sub(r"ManageMasterPassword|MasterPasswordSecretArn", "", template)
+
+
 def _policy(role: str) -> list:
     iam = aws.client("iam")
     names = iam.list_role_policies(RoleName=role)["PolicyNames"]
     document = iam.get_role_policy(RoleName=role, PolicyName=names[0])["PolicyDocument"]
     document = json.loads(document) if isinstance(document, str) else document
-    listed = lambda value: sorted(value) if isinstance(value, list) else [value]  # noqa: E731
+    # a secret's ARN ends with six random characters: keep what names it
+    listed = lambda value: sorted(_secret(v) for v in (value if isinstance(value, list) else [value]))  # noqa: E731
     return sorted((s["Sid"], tuple(listed(s["Action"])), tuple(listed(s["Resource"])), json.dumps(s.get("Condition")))
                   for s in document["Statement"])
+
+
+def _secret(arn: str) -> str:
+    return re.sub(r"(:secret:.+)-[A-Za-z0-9]{6}$", r"\1", arn)
 
 
 def snapshot() -> dict:
@@ -77,6 +91,7 @@ def snapshot() -> dict:
         clusters[c["ClusterIdentifier"]] = (
             c["NodeType"], c["PubliclyAccessible"], c["Encrypted"], c["DBName"], c["MasterUsername"],
             sorted(r["IamRoleArn"] for r in c.get("IamRoles", [])),
+            _secret(c.get("MasterPasswordSecretArn", "")),
             [(g["GroupName"], [(p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in g["IpPermissions"]])
              for g in groups])
     firehose = aws.client("firehose")
@@ -86,7 +101,9 @@ def snapshot() -> dict:
         [destination] = described["Destinations"]
         redshift_dest = destination["RedshiftDestinationDescription"]
         deliveries[name] = (described["DeliveryStreamType"], described["Source"]["KinesisStreamSourceDescription"]["KinesisStreamARN"],
-                            redshift_dest["CopyCommand"], redshift_dest["Username"],
+                            redshift_dest["CopyCommand"], "Password" in redshift_dest,
+                            {k: _secret(v) if k == "SecretARN" else v
+                             for k, v in redshift_dest["SecretsManagerConfiguration"].items()},
                             # the cluster's host name has a random part: keep what names it
                             re.sub(r"//([a-z0-9-]+)\.[^:/]+", r"//\1.<host>", redshift_dest["ClusterJDBCURL"]),
                             redshift_dest["S3DestinationDescription"]["BucketARN"],

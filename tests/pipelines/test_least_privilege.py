@@ -124,7 +124,10 @@ def test_no_wildcards_and_only_its_own_resources(policies, function):
 def test_service_roles_are_scoped_too():
     """Firehose's role and the role the cluster assumes for COPY."""
     bucket_arn = "arn:aws:s3:::ecom-example"
-    documents = [warehouse_pipeline.firehose_policy("arn:aws:kinesis:us-east-1:1:stream/ecom-invoices", bucket_arn)]
+    secret = "arn:aws:secretsmanager:us-east-1:1:secret:redshift!ecom-warehouse-awsuser-AbCdEf"
+    documents = [warehouse_pipeline.firehose_policy("arn:aws:kinesis:us-east-1:1:stream/ecom-invoices", bucket_arn,
+                                                    secret),
+                 warehouse_pipeline.cluster_role_policy(bucket_arn)]
     for document in documents:
         for statement in document["Statement"]:
             assert all("*" not in a for a in statement["Action"])

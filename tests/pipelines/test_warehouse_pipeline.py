@@ -115,16 +115,16 @@ def test_a_copy_that_keeps_failing_leaves_its_manifest_under_errors(loaded):
     errors = [k for k in keys if k.startswith(f"{warehouse.PREFIX}errors/")]
     assert len(errors) == 1
     report = json.loads(s3.get_object(Bucket=warehouse.bucket_name(), Key=errors[0])["Body"].read())
-    assert report["entries"] and report["error"]
+    assert report["entries"] and report["error"] and report["errorCode"] == "Redshift.TableNotFound"
     warehouse.create_table()
 
 
-def test_cluster_is_private_behind_a_group_open_only_to_firehose(loaded):
+def test_cluster_is_public_behind_a_group_open_only_to_firehose(loaded):
     from ecomlib import aws
     from ecomlib import redshift as wh
 
     cluster = aws.client("redshift").describe_clusters(ClusterIdentifier=wh.cluster_id())["Clusters"][0]
-    assert cluster["PubliclyAccessible"] is False and cluster["Encrypted"] is True
+    assert cluster["PubliclyAccessible"] is True and cluster["Encrypted"] is True
     [group] = cluster["VpcSecurityGroups"]
     [described] = aws.client("ec2").describe_security_groups(GroupIds=[group["VpcSecurityGroupId"]])["SecurityGroups"]
     assert described["GroupName"] == warehouse.security_group_name()

@@ -3,8 +3,9 @@
 AWS: ``COPY table [(columns)] FROM 's3://...' [WITH] option [...]``; options come in any
 order, most take one argument (``DELIMITER [AS] 'c'``, ``IGNOREHEADER [AS] n``), some
 stand alone (``GZIP``, ``MANIFEST``), some take an optional one (``JSON ['auto']``,
-``ACCEPTINVCHARS ['?']``, ``COMPUPDATE [ON|OFF]``). Credentials and tuning options are
-accepted and have no effect here.
+``ACCEPTINVCHARS ['?']``, ``COMPUPDATE [ON|OFF]``). Tuning options are accepted and have
+no effect here; the role of ``IAM_ROLE`` / ``CREDENTIALS 'aws_iam_role=...'`` is kept for
+the warehouse to check against the cluster (:func:`role_of`).
 
 Here: :data:`OPTIONS` lists every option once, with the shape of its argument, the
 :class:`CopySpec` field it sets, how its argument is checked and the error when it is
@@ -49,6 +50,8 @@ class CopySpec:
     remove_quotes: bool = False
     escape: bool = False
     no_load: bool = False
+    iam_role: str | None = None  # IAM_ROLE 'arn' | default
+    credentials: str | None = None  # CREDENTIALS 'aws_iam_role=arn' or temporary keys
 
     @property
     def target(self) -> str:
@@ -140,8 +143,8 @@ OPTIONS: dict[str, Option] = {option.name: option for option in [
     _flag("NOLOAD", "no_load"),
     _accepted("COMPROWS"),
     _accepted("COMPUPDATE", OPTIONAL_SWITCH), _accepted("STATUPDATE", OPTIONAL_SWITCH),
-    # Authorization (accepted, not checked)
-    _accepted("IAM_ROLE", WORD), _accepted("CREDENTIALS"), _accepted("ACCESS_KEY_ID"),
+    # Authorization: a role is checked against the cluster (redshift_data); keys are not checked
+    Option("IAM_ROLE", WORD, "iam_role"), Option("CREDENTIALS", VALUE, "credentials"), _accepted("ACCESS_KEY_ID"),
     _accepted("SECRET_ACCESS_KEY"), _accepted("SESSION_TOKEN"), _accepted("MASTER_SYMMETRIC_KEY"),
     _accepted("REGION"),
 ]}
@@ -292,3 +295,14 @@ def parse_copy(sql: str) -> CopySpec:
     while tokens.peek() is not None:
         _apply(tokens, spec)
     return _finish(spec)
+
+
+def role_of(spec: CopySpec) -> str | None:
+    """The IAM role a COPY asks the cluster to assume (``'default'`` for IAM_ROLE default), or None."""
+    if spec.iam_role:
+        return spec.iam_role
+    for part in (spec.credentials or "").split(";"):
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "aws_iam_role":
+            return value.strip()
+    return None
