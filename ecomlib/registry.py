@@ -41,7 +41,6 @@ class Function:
     policy: tuple[str, ...]
     ms_per_invocation: float
     ms_per_item: float
-    reserved_concurrency: int | None = None
 
     @property
     def name(self) -> str:
@@ -180,7 +179,7 @@ PIPELINES: tuple[Pipeline, ...] = (
     ),
     Pipeline(
         name="batch", number=6, notebook="08_batch_vs_stream.ipynb", fed_by="files", with_the_others=False,
-        functions=(Function("batch_loader", memory_mb=1024, timeout_s=300, reserved_concurrency=1, settings=(
+        functions=(Function("batch_loader", memory_mb=1024, timeout_s=300, settings=(
             "BUCKET", "PREFIX", "INVOICES_TABLE", "CUSTOMERS_TABLE", "CLUSTER_ID", "DATABASE", "DB_USER",
             "WAREHOUSE_TABLE", "JSONPATHS", "COPY_ROLE_ARN", "CHUNK_BYTES"),
             policy=("ListTheBatchFolder", "ReadAndMoveBatchFiles", "WriteTheServingTables", "RunSqlOnTheWarehouse",
