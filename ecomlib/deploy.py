@@ -25,7 +25,7 @@ from ecomlib import aws, registry
 from ecomlib.config import resource_name, settings
 
 LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
-RUNTIME = "python3.11"
+RUNTIME = registry.LAMBDA_RUNTIME  # one place: ecomlib/registry.py
 LOG_RETENTION_DAYS = 14
 SHARED = "shared"  # lambda_src/shared/: code every function's package includes
 PACKAGE_EXCLUDE = {"events", "tests", "__pycache__", "README.md"}
