@@ -81,6 +81,7 @@ def make_function():
             Code={"ZipFile": zipped(code.replace("VERSION", str(version)))}, Timeout=timeout,
             Environment={"Variables": env or {}},
         )
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})  # Pending first
         created.append(name)
         return name
 
@@ -96,6 +97,7 @@ def invoke(name: str, event: dict, **kwargs) -> tuple[dict, dict]:
 
 def test_invoke_runs_the_deployed_code_with_its_configuration(make_function):
     aws.client("kinesis").create_stream(StreamName="ecom-test-visible", ShardCount=1)
+    aws.client("kinesis").get_waiter("stream_exists").wait(StreamName="ecom-test-visible", WaiterConfig={"Delay": 0.1})
     name = make_function("ecom-test-run", env={"GREETING": "hello"})
     response, result = invoke(name, {})
     assert response["StatusCode"] == 200 and "FunctionError" not in response

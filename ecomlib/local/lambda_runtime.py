@@ -14,6 +14,19 @@ runs unchanged. One worker runs one invocation at a time; a busy function gets m
 workers, up to ``MAX_WORKERS_PER_FUNCTION`` (or its reserved concurrency, if lower:
 invocations beyond it wait for a worker where AWS would throttle them). Redeployed code
 starts fresh workers.
+
+AWS also makes callers wait and refuses what it cannot do yet, and so does this runtime
+(plugged into moto by ``patches._patch_lambda_strictness``):
+
+- a new function is ``Pending`` (``StateReasonCode: Creating``) for a moment, an updated
+  one ``LastUpdateStatus: InProgress``; Invoke of a ``Pending`` function and an update
+  during either are refused with ``ResourceConflictException`` (AWS's messages), and
+  callers wait with the ``function_active_v2`` / ``function_updated_v2`` waiters;
+- a synchronous request over 6 MB is refused (``RequestEntityTooLargeException``), a
+  response over 6 MB becomes ``Function.ResponseSizeTooLarge``;
+- reserved concurrency may not take the account's unreserved concurrency below its
+  minimum: the quota is ``ECOM_LAMBDA_CONCURRENCY_QUOTA`` (default 10, a new account's),
+  the minimum ``ECOM_LAMBDA_UNRESERVED_MINIMUM`` (default: 100, or the quota if lower).
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ from pathlib import Path
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from ecomlib.local import aws_time
 from ecomlib.local.component import Component, Route
 from ecomlib.local.iam_enforcement import role_credentials
 from ecomlib.local.lambda_worker import read_message, write_message
@@ -43,6 +57,33 @@ from ecomlib.local.lambda_worker import read_message, write_message
 log = logging.getLogger("ecomlib.lambda")
 
 MAX_WORKERS_PER_FUNCTION = 4
+
+# Lambda quotas (Lambda developer guide, "Lambda quotas"): 6 MB for a synchronous
+# invocation's request and for its response.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+REQUEST_TOO_LARGE = f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+# AWS's own text (its number is 100 bytes more than the limit it enforces).
+RESPONSE_TOO_LARGE = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
+IN_PROGRESS = "The operation cannot be performed at this time. An update is in progress for resource: {arn}"
+NOT_ACTIVE = "The operation cannot be performed at this time. The function is currently in the following state: {state}"
+UNRESERVED_BELOW_MINIMUM = ("Specified ReservedConcurrentExecutions for function decreases account's "
+                            "UnreservedConcurrentExecution below its minimum value of [{minimum}].")
+
+
+def concurrency_quota() -> tuple[int, int]:
+    """(the account's concurrent executions, the minimum kept unreserved): a new account
+    has 10 and keeps all 10 unreserved; the usual quota is 1,000 with 100 kept."""
+    quota = int(os.environ.get("ECOM_LAMBDA_CONCURRENCY_QUOTA") or 10)
+    minimum = int(os.environ.get("ECOM_LAMBDA_UNRESERVED_MINIMUM") or min(100, quota))
+    return quota, minimum
+
+
+class LambdaConflict(Exception):
+    """An operation AWS refuses with ResourceConflictException (the message says why)."""
+
+
+class PayloadTooLarge(Exception):
+    """A synchronous Invoke request over 6 MB (AWS: 413 RequestEntityTooLargeException)."""
 
 
 @dataclass
@@ -113,6 +154,8 @@ class LambdaRuntime(Component):
         self._pools: dict[tuple, FunctionPool] = {}
         self._live: set[Worker] = set()  # every worker process, busy or idle (see crash())
         self._pools_lock = threading.Lock()
+        # (region, function name) -> ("create" or "update", when it is done): see state_of()
+        self._changes: dict[tuple[str, str], tuple[str, aws_time.Pending]] = {}
 
     # ---- lifecycle --------------------------------------------------------------------
 
@@ -132,6 +175,49 @@ class LambdaRuntime(Component):
 
     def before_reset(self) -> None:
         self._kill_all()
+        self._changes.clear()
+
+    # ---- function states ---------------------------------------------------------------
+
+    def created(self, fn) -> None:
+        """CreateFunction: the function is Pending for a moment."""
+        self._changes[(fn.region, fn.function_name)] = ("create", aws_time.Pending("lambda_pending"))
+
+    def updating(self, fn) -> None:
+        """UpdateFunctionCode/Configuration: refused while a change is in progress, else InProgress."""
+        if self._busy(fn):
+            raise LambdaConflict(IN_PROGRESS.format(arn=fn.function_arn))
+        self._changes[(fn.region, fn.function_name)] = ("update", aws_time.Pending("lambda_update"))
+
+    def _busy(self, fn) -> str | None:
+        change = self._changes.get((fn.region, fn.function_name))
+        if change is None or change[1].ready:
+            return None
+        return change[0]
+
+    def state_of(self, fn, config: dict) -> dict:
+        """``config`` (GetFunctionConfiguration's answer) with the function's State and
+        LastUpdateStatus as AWS gives them at this moment."""
+        busy = self._busy(fn)
+        if busy == "create":
+            # LastUpdateStatus "is first set to Successful after function creation completes"
+            config.update(State="Pending", StateReason="The function is being created.", StateReasonCode="Creating")
+            config.pop("LastUpdateStatus", None)
+        elif busy == "update":  # as AWS's example of a function being updated shows it
+            config.update(State="Active", LastUpdateStatus="InProgress",
+                          LastUpdateStatusReason="The function is being created.",
+                          LastUpdateStatusReasonCode="Creating")
+        else:
+            config.update(State="Active", LastUpdateStatus="Successful")
+            for key in ("StateReason", "StateReasonCode", "LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
+                config.pop(key, None)
+        return config
+
+    def check_invocable(self, fn) -> None:
+        """Invoke of a Pending function is refused (AWS: "Lambda does not invoke a function
+        during pending state"); during an update AWS runs the previous code, here the new."""
+        if self._busy(fn) == "create":
+            raise LambdaConflict(NOT_ACTIVE.format(state="Pending"))
 
     def _kill_all(self) -> None:
         with self._pools_lock:
@@ -194,6 +280,9 @@ class LambdaRuntime(Component):
         if invocation_type == "DryRun":
             return b""
         event = body if isinstance(body, str) and body else (json.dumps(body) if body else "{}")
+        self.check_invocable(fn)
+        if invocation_type == "RequestResponse" and len(event.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+            raise PayloadTooLarge(REQUEST_TOO_LARGE)
         result = self.invoke(fn, event, invocation_type)
         if invocation_type == "Event":
             return b""
@@ -248,6 +337,9 @@ class LambdaRuntime(Component):
         logs = _log_lines(fn, request_id, response, duration_ms)
         _save_logs(fn, worker.log_stream, logs)
         payload = json.dumps(error).encode() if error else response["payload"].encode()
+        if error is None and len(payload) > MAX_PAYLOAD_BYTES:
+            error = {"errorMessage": RESPONSE_TOO_LARGE, "errorType": "Function.ResponseSizeTooLarge"}
+            payload = json.dumps(error).encode()
         return InvokeResult(payload=payload, error=error, logs=logs, request_id=request_id)
 
     # ---- execution environments -------------------------------------------------------
