@@ -64,6 +64,7 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 REQUEST_TOO_LARGE = f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
 # AWS's own text (its number is 100 bytes more than the limit it enforces).
 RESPONSE_TOO_LARGE = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
+CALLER_TIMED_OUT = "Caller.TimedOut"  # the caller stopped waiting (not an AWS error type: never shown)
 IN_PROGRESS = "The operation cannot be performed at this time. An update is in progress for resource: {arn}"
 NOT_ACTIVE = "The operation cannot be performed at this time. The function is currently in the following state: {state}"
 UNRESERVED_BELOW_MINIMUM = ("Specified ReservedConcurrentExecutions for function decreases account's "
@@ -261,18 +262,21 @@ class LambdaRuntime(Component):
 
     # ---- invoking ---------------------------------------------------------------------
 
-    def invoke(self, fn, event: bytes | str, invocation_type: str = "RequestResponse") -> InvokeResult:
+    def invoke(self, fn, event: bytes | str, invocation_type: str = "RequestResponse",
+               wait_limit: float | None = None) -> InvokeResult:
         """Run one invocation of moto function model ``fn`` and wait for its result.
 
         ``invocation_type="Event"`` runs it in the background and returns at once (as AWS
         queues asynchronous invocations); errors then appear only in its logs.
+        ``wait_limit``: stop waiting after this many seconds (the result's errorType is then
+        :data:`CALLER_TIMED_OUT`; the invocation goes on to its end).
         """
         if isinstance(event, bytes):
             event = event.decode("utf-8")
         if invocation_type == "Event":
             threading.Thread(target=self._run, args=(fn, event), daemon=True).start()
             return InvokeResult(payload=b"")
-        return self._run(fn, event)
+        return self._run(fn, event, wait_limit)
 
     def moto_invoke(self, fn, body, request_headers: dict, response_headers: dict) -> bytes:
         """moto's ``LambdaFunction.invoke`` (same request and response), run here: see ``patches``."""
@@ -293,7 +297,10 @@ class LambdaRuntime(Component):
         response_headers["x-amz-executed-version"] = "$LATEST"
         return result.payload
 
-    def _run(self, fn, event: str) -> InvokeResult:
+    def _run(self, fn, event: str, wait_limit: float | None = None) -> InvokeResult:
+        """Run one invocation and wait for it, or for ``wait_limit`` seconds at most (a caller
+        that gives up sooner, as API Gateway does after 29 s: the invocation runs on to its
+        own end in the background, and its result is logged only)."""
         request_id = str(uuid.uuid4())
         # A new environment for new code or a new configuration (moto does not change
         # LastModified when only the configuration is updated).
@@ -304,13 +311,31 @@ class LambdaRuntime(Component):
         started = time.monotonic()
         timeout = float(fn.timeout)
         deadline_ms = int(time.time() * 1000 + timeout * 1000)
-        reusable = False
         try:
             write_message(worker.proc.stdin, {
                 "event": event, "request_id": request_id, "deadline_ms": deadline_ms,
                 "invoked_arn": fn.function_arn,
             })
-            ready, _, _ = select.select([worker.proc.stdout], [], [], timeout)
+        except (BrokenPipeError, OSError) as exc:
+            return self._complete(pool, worker, fn, request_id, started, timeout, failed=str(exc))
+        if wait_limit is not None and wait_limit < timeout:
+            ready, _, _ = select.select([worker.proc.stdout], [], [], wait_limit)
+            if not ready:
+                threading.Thread(target=self._complete, args=(pool, worker, fn, request_id, started, timeout),
+                                 daemon=True).start()
+                return InvokeResult(payload=b"", error={"errorType": CALLER_TIMED_OUT}, request_id=request_id)
+        return self._complete(pool, worker, fn, request_id, started, timeout)
+
+    def _complete(self, pool: FunctionPool, worker: Worker, fn, request_id: str, started: float, timeout: float,
+                  failed: str | None = None) -> InvokeResult:
+        """Wait for the worker's answer until the function's timeout, release the worker,
+        write the logs and shape the result."""
+        reusable = False
+        try:
+            if failed is not None:
+                raise OSError(failed)
+            left = max(0.0, timeout - (time.monotonic() - started))
+            ready, _, _ = select.select([worker.proc.stdout], [], [], left)
             if not ready:
                 response = {"ok": False, "logs": "", "error": {
                     "errorType": "Sandbox.Timedout",

@@ -383,8 +383,8 @@ def _patch_lambda_strictness(runtime) -> None:
     reserved concurrency may not leave less than the minimum unreserved
     (``InvalidParameterValueException``), and a new account's quota is 10.
     moto 5.2: every function is ``Active`` at once, updates never conflict, any payload is
-    taken, and reservations are checked only against ``MOTO_LAMBDA_CONCURRENCY_QUOTA``
-    with a fixed minimum of 100. The states and limits live in
+    taken, a response over 6,000,000 bytes (sys.getsizeof) is refused, and reservations are
+    checked only against ``MOTO_LAMBDA_CONCURRENCY_QUOTA`` with a fixed minimum of 100. The states and limits live in
     :class:`~ecomlib.local.lambda_runtime.LambdaRuntime`.
     """
     from moto.awslambda.exceptions import InvalidParameterValueException
@@ -426,6 +426,33 @@ def _patch_lambda_strictness(runtime) -> None:
     _replace(LambdaBackend, "update_function_configuration", build_update)
     _replace(LambdaFunction, "get_configuration", build_get_configuration)
     _replace(LambdaBackend, "put_function_concurrency", lambda original: put_function_concurrency)
+
+    # moto's Invoke answer replaces any payload over sys.getsizeof 6,000,000 (< AWS's 6 MB)
+    # with Function.ResponseSizeTooLarge; the runtime applies AWS's limit itself, exactly.
+    from urllib.parse import unquote
+
+    from moto.awslambda.responses import LambdaResponse
+    from moto.utilities.aws_headers import amz_crc32
+
+    @amz_crc32
+    def invoke(self):
+        response_headers: dict[str, str] = {}
+        function_name = unquote(self.path.rsplit("/", 2)[-2])
+        payload = self.backend.invoke(function_name, self._get_param("qualifier"), self.body, self.headers,
+                                      response_headers)
+        if payload is None:
+            return 404, response_headers, "{}"
+        response_headers["content-type"] = "application/json"
+        kind = self.headers.get("X-Amz-Invocation-Type")
+        if kind in ("Event", "DryRun"):
+            status = 202 if kind == "Event" else 204
+            response_headers["status"] = str(status)
+            return status, response_headers, payload
+        if self.headers.get("X-Amz-Log-Type") != "Tail":
+            response_headers.pop("x-amz-log-result", None)
+        return 200, response_headers, payload
+
+    _replace(LambdaResponse, "invoke", lambda original: invoke)
 
 
 def _lambda_refusals(call: Callable[[], Any]) -> Any:
