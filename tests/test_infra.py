@@ -141,3 +141,53 @@ def test_the_stack_runs_the_pipelines(clean):
     assert int(wh.sql("SELECT COUNT(*) AS n FROM firehose_transactions")["n"][0]) == 601
     infra.delete_stack()
     assert teardown.inventory() == {}
+
+
+def test_the_packaged_template_names_each_zip_by_its_content(clean):
+    text = infra.package()
+    for function in infra.FUNCTIONS:
+        key = infra.code_key(function, deploy.package(function))
+        assert f"S3Key: {key}}}" in text and f"lambda/{function}.zip" not in text
+        assert aws.client("s3").head_object(Bucket=infra.code_bucket(), Key=key)["ContentLength"] > 0
+
+
+def test_a_code_change_reaches_the_function_on_a_stack_update(clean, monkeypatch):
+    """Same S3 key, same property: CloudFormation would leave the old code. Content-addressed
+    keys make changed code a changed property, so the update reaches the function."""
+    import base64
+    import hashlib
+    import io
+    import zipfile
+
+    infra.deploy_stack()
+    lam, name = aws.client("lambda"), deploy.function_name("invoice_api")
+    before = lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+    original = deploy.package
+
+    def changed(function: str) -> bytes:
+        code = original(function)
+        if function != "invoice_api":
+            return code
+        buffer = io.BytesIO(code)
+        with zipfile.ZipFile(buffer, "a") as archive:
+            archive.writestr("CHANGED.txt", "a new version")
+        return buffer.getvalue()
+
+    monkeypatch.setattr(deploy, "package", changed)
+    infra.deploy_stack()
+    assert infra.stack_status() == "UPDATE_COMPLETE"
+    after = lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+    assert after != before
+    assert after == base64.b64encode(hashlib.sha256(changed("invoice_api")).digest()).decode()
+    other = deploy.function_name("ingest_api")
+    assert lam.get_function(FunctionName=other)["Configuration"]["CodeSha256"] == base64.b64encode(
+        hashlib.sha256(original("ingest_api")).digest()).decode()
+    infra.delete_stack()
+
+
+def test_the_template_reserves_no_concurrency_and_states_the_clusters_deletion_policy():
+    text = infra.TEMPLATE.read_text()
+    assert "ReservedConcurrentExecutions" not in text
+    warehouse = text.split("\n  Warehouse:\n", 1)[1].split("\n  FirehoseRole:", 1)[0]
+    assert "DeletionPolicy: Delete" in warehouse and "UpdateReplacePolicy: Delete" in warehouse
+    assert text.count(f"Runtime: {registry.LAMBDA_RUNTIME}\n") == len(infra.FUNCTIONS)

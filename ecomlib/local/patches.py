@@ -293,6 +293,36 @@ def _patch_cloudformation() -> None:
 
     _replace(RestAPI, "delete_from_cloudformation_json", lambda original: classmethod(delete_rest_api))
 
+    # AWS updates a stack's resource only when its properties changed: a function whose
+    # Code (S3Bucket/S3Key) is the same keeps its old code even if the object under that
+    # key was overwritten (hence content-addressed keys, as `aws cloudformation package`
+    # makes). moto re-reads the code on every stack update.
+    from moto.awslambda.models import LambdaFunction
+
+    def code_of(cloudformation_json) -> str:
+        return json.dumps(cloudformation_json["Properties"].get("Code"), sort_keys=True)
+
+    def build_create_function(original):
+        def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            fn = original.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+            fn._ecomlib_cfn_code = code_of(cloudformation_json)
+            return fn
+        return classmethod(create)
+
+    def build_update_function(original):
+        def update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+            if original_resource.__dict__.get("_ecomlib_cfn_code") != code_of(cloudformation_json):
+                original_resource = original.__func__(cls, original_resource, new_resource_name, cloudformation_json,
+                                                      account_id, region_name)
+            else:  # the configuration only
+                original_resource.update_configuration(cloudformation_json["Properties"])
+            original_resource._ecomlib_cfn_code = code_of(cloudformation_json)
+            return original_resource
+        return classmethod(update)
+
+    _replace(LambdaFunction, "create_from_cloudformation_json", build_create_function)
+    _replace(LambdaFunction, "update_from_cloudformation_json", build_update_function)
+
     def build_put_policy(original_put_policy):
         def put_policy(self, policy_name, policy_json):  # a stack's inline policy, kept as JSON text
             return original_put_policy(self, policy_name, policy_json if isinstance(policy_json, str)
