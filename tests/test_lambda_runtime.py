@@ -168,6 +168,28 @@ def test_logs_go_to_cloudwatch(make_function):
     assert any(m.startswith(f"END RequestId: {result['request_id']}") for m in messages)
 
 
+def test_a_cold_start_says_which_python_runs_the_code(make_function):
+    """AWS logs INIT_START with the runtime's version; here the local Python's, with a warning
+    when the function declares another runtime (python3.11 here: the tests' functions)."""
+    import sys
+
+    name = make_function("ecom-test-init")
+    first, _ = invoke(name, {}, LogType="Tail")
+    second, _ = invoke(name, {}, LogType="Tail")  # a warm start: no INIT_START
+    cold = base64.b64decode(first["LogResult"]).decode()
+    assert cold.startswith(f"INIT_START Runtime Version: python:{sys.version.split()[0]}")
+    local = "{}.{}".format(*sys.version_info[:2])
+    if local != "3.11":
+        assert f"WARNING: the function declares python3.11; here it runs on Python {local}" in cold
+    else:
+        assert "WARNING" not in cold.splitlines()[0]
+    assert "INIT_START" not in base64.b64decode(second["LogResult"]).decode()
+    from ecomlib.local.lambda_runtime import init_line
+
+    assert f"WARNING: the function declares python3.13; here it runs on Python {local}" in init_line("python3.13") \
+        or local == "3.13"
+
+
 def test_event_invocation_runs_in_the_background(make_function):
     s3 = aws.client("s3")
     s3.create_bucket(Bucket="ecom-test-async")

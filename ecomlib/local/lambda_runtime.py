@@ -109,6 +109,7 @@ class Worker:
     log_stream: str
     function: str = ""
     started: float = field(default_factory=time.monotonic)
+    initialised: bool = False  # its first invocation logged INIT_START
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -360,6 +361,9 @@ class LambdaRuntime(Component):
         if error is not None:
             error.setdefault("requestId", request_id)
         logs = _log_lines(fn, request_id, response, duration_ms)
+        if not worker.initialised:  # a cold start: say which Python runs the code, as AWS's INIT_START does
+            worker.initialised = True
+            logs = init_line(fn.run_time) + logs
         _save_logs(fn, worker.log_stream, logs)
         payload = json.dumps(error).encode() if error else response["payload"].encode()
         if error is None and len(payload) > MAX_PAYLOAD_BYTES:
@@ -472,6 +476,25 @@ class LambdaRuntime(Component):
         worker = Worker(proc=proc, log_stream=log_stream, function=fn.function_name)
         self._live.add(worker)
         return worker
+
+
+def init_line(runtime: str) -> str:
+    """The INIT_START line of a new execution environment. AWS: ``INIT_START Runtime Version:
+    python:3.13.v16 ...``, the runtime the function declares. Here the code runs on this
+    machine's Python: the line says which, and warns when it is not the declared one (code
+    that works here may then fail on AWS, or the other way round)."""
+    local = "{}.{}".format(*sys.version_info[:2])
+    line = f"INIT_START Runtime Version: python:{sys.version.split()[0]} (the embedded AWS's Python)"
+    if runtime != f"python{local}":
+        line += (f"\tWARNING: the function declares {runtime}; here it runs on Python {local}, "
+                 f"on AWS on {runtime.replace('python', 'Python ')}")
+        if runtime not in _WARNED:
+            _WARNED.add(runtime)
+            log.warning("functions declare %s but run on this machine's Python %s", runtime, local)
+    return line + "\n"
+
+
+_WARNED: set[str] = set()
 
 
 def _log_lines(fn, request_id: str, response: dict, duration_ms: float) -> str:
