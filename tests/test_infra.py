@@ -191,3 +191,32 @@ def test_the_template_reserves_no_concurrency_and_states_the_clusters_deletion_p
     warehouse = text.split("\n  Warehouse:\n", 1)[1].split("\n  FirehoseRole:", 1)[0]
     assert "DeletionPolicy: Delete" in warehouse and "UpdateReplacePolicy: Delete" in warehouse
     assert text.count(f"Runtime: {registry.LAMBDA_RUNTIME}\n") == len(infra.FUNCTIONS)
+
+
+def test_the_aws_cli_deploys_the_packaged_template(clean, tmp_path):
+    """The README's path: package, `aws cloudformation deploy` (change sets), finish."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ecomlib.pipelines import warehouse
+
+    packaged = tmp_path / "packaged.yaml"
+    step = subprocess.run([sys.executable, "-m", "ecomlib.infra", "package", str(packaged)],
+                          capture_output=True, text=True, timeout=300)
+    assert step.returncode == 0, step.stderr
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": aws.region()}
+    deployed = subprocess.run(
+        [str(Path(sys.executable).with_name("aws")), "--endpoint-url", aws.endpoint_url(), "cloudformation", "deploy",
+         "--template-file", str(packaged), "--stack-name", infra.stack_name(), "--capabilities", "CAPABILITY_NAMED_IAM",
+         "--parameter-overrides", f"VpcId={infra.default_vpc()}", f"CodeBucket={infra.code_bucket()}",
+         f"WarehousePassword={warehouse.new_password()}"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert deployed.returncode == 0, deployed.stderr
+    assert infra.stack_status() == "CREATE_COMPLETE"
+    step = subprocess.run([sys.executable, "-m", "ecomlib.infra", "finish"], capture_output=True, text=True, timeout=300)
+    assert step.returncode == 0, step.stderr
+    assert aws.client("s3").head_object(Bucket=warehouse.bucket_name(), Key="config/jsonpaths.json")
+    infra.delete_stack()
