@@ -200,7 +200,7 @@ def test_no_reserved_concurrency_and_runs_take_turns_by_a_lease(loaded):
     assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=name)
     assert "Concurrency" not in lam.get_function(FunctionName=name)
     key = f"{batch.PREFIX}lease.json"
-    batch.drop_bytes("turns.csv", HEADER + b"536365,85123A,MUG,6,12/1/2010 8:26,2.55,17850,United Kingdom\r\n")
+    batch.drop_bytes("turns.csv", HEADER + b"600100,99001B,MINT CHEVRON SNACK BOX,6,5/4/2011 12:30,2.55,15001,United Kingdom\r\n")
     s3.put_object(Bucket=batch.bucket_name(), Key=key,
                   Body=json.dumps({"holder": "another-run", "expires": time.time() + 600}).encode())
     answer = _invoke_loader()

@@ -158,6 +158,7 @@ class LambdaRuntime(Component):
         self._pools_lock = threading.Lock()
         # (region, function name) -> ("create" or "update", when it is done): see state_of()
         self._changes: dict[tuple[str, str], tuple[str, aws_time.Pending]] = {}
+        self._warned: set[str] = set()  # runtimes already warned about (see init_line)
 
     # ---- lifecycle --------------------------------------------------------------------
 
@@ -364,6 +365,10 @@ class LambdaRuntime(Component):
         if not worker.initialised:  # a cold start: say which Python runs the code, as AWS's INIT_START does
             worker.initialised = True
             logs = init_line(fn.run_time) + logs
+            if "WARNING" in logs.partition("\n")[0] and fn.run_time not in self._warned:
+                self._warned.add(fn.run_time)  # once per runtime in the server's log too
+                log.warning("functions declare %s but run on this machine's Python %s", fn.run_time,
+                            "{}.{}".format(*sys.version_info[:2]))
         _save_logs(fn, worker.log_stream, logs)
         payload = json.dumps(error).encode() if error else response["payload"].encode()
         if error is None and len(payload) > MAX_PAYLOAD_BYTES:
@@ -488,13 +493,7 @@ def init_line(runtime: str) -> str:
     if runtime != f"python{local}":
         line += (f"\tWARNING: the function declares {runtime}; here it runs on Python {local}, "
                  f"on AWS on {runtime.replace('python', 'Python ')}")
-        if runtime not in _WARNED:
-            _WARNED.add(runtime)
-            log.warning("functions declare %s but run on this machine's Python %s", runtime, local)
     return line + "\n"
-
-
-_WARNED: set[str] = set()
 
 
 def _log_lines(fn, request_id: str, response: dict, duration_ms: float) -> str:
