@@ -186,6 +186,11 @@ class LambdaRuntime(Component):
         """CreateFunction: the function is Pending for a moment."""
         self._changes[(fn.region, fn.function_name)] = ("create", aws_time.Pending("lambda_pending"))
 
+    def settled(self, fn) -> None:
+        """The function is Active and its last update done (a stack's resource is complete
+        only then: CloudFormation waits for it)."""
+        self._changes.pop((fn.region, fn.function_name), None)
+
     def updating(self, fn) -> None:
         """UpdateFunctionCode/Configuration: refused while a change is in progress, else InProgress."""
         if self._busy(fn):

@@ -29,7 +29,7 @@ def apply(aws: "EmbeddedAWS") -> None:
     _patch_kinesis_lambda_mapping()
     _patch_dynamodb_query()
     _patch_redshift_iam_roles()
-    _patch_cloudformation()
+    _patch_cloudformation(aws.lambda_runtime)
     _patch_lambda_invoke(aws.lambda_runtime)
     _patch_lambda_strictness(aws.lambda_runtime)
     _patch_kinesis_strictness()
@@ -236,7 +236,7 @@ def _patch_redshift_iam_roles() -> None:
     _replace(RedshiftResponse, "modify_cluster_iam_roles", lambda original: modify_cluster_iam_roles)
 
 
-def _patch_cloudformation() -> None:
+def _patch_cloudformation(runtime) -> None:
     """Let CloudFormation create the course's Redshift cluster and Firehose delivery stream.
 
     AWS: ``AWS::Redshift::Cluster`` is named by ``ClusterIdentifier`` and may assume the
@@ -245,7 +245,8 @@ def _patch_cloudformation() -> None:
     empty, so deleting the stack leaves it behind) and ``Endpoint.Address`` is the whole
     endpoint map; Firehose resources are skipped without an error. Deleting a stack
     leaves its REST API behind, and a role's inline policies are kept as Python text
-    (``{'Version': ...}``), not JSON.
+    (``{'Version': ...}``), not JSON. Also: CloudFormation waits for a function to be
+    Active before the stack is complete, so a stack's functions are not left Pending here.
     """
     from moto.apigateway.models import RestAPI, apigateway_backends
     from moto.iam.models import Role
@@ -306,6 +307,7 @@ def _patch_cloudformation() -> None:
         def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
             fn = original.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
             fn._ecomlib_cfn_code = code_of(cloudformation_json)
+            runtime.settled(fn)  # CloudFormation waits for Active before the resource is complete
             return fn
         return classmethod(create)
 
