@@ -24,6 +24,13 @@ Main entry points:
 
 Every row carries a ``RowId`` (its index label in the source frame): when a request is
 retried, downstream consumers can drop the rows they have already seen.
+
+Retries and duplicates: a 503 from the ingest function lists the rows it could not write,
+and only those are sent again. A whole request is sent again only after an answer that
+says nothing about its rows (429, 502, 504, a lost connection). The function times out
+(20 s) before API Gateway does (29 s, then 504) and stops calling Kinesis in time to
+answer 503 itself, so a 504 does not happen and a 502 only when the function crashed:
+then rows it had already written arrive twice, with the same RowId.
 """
 
 from __future__ import annotations

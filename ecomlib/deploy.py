@@ -33,8 +33,9 @@ from ecomlib import aws, registry
 from ecomlib.config import resource_name, settings
 
 LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
-RUNTIME = "python3.11"
+RUNTIME = registry.LAMBDA_RUNTIME  # one place: ecomlib/registry.py
 LOG_RETENTION_DAYS = 14
+FUNCTION_WAIT = {"Delay": 0.5, "MaxAttempts": 600}  # polling State / LastUpdateStatus (5 min at most)
 SHARED = "shared"  # lambda_src/shared/: code every function's package includes
 PACKAGE_EXCLUDE = {"events", "tests", "__pycache__", "README.md"}
 
@@ -241,11 +242,15 @@ def deploy_function(function: str, role_arn: str, environment: dict[str, str],
         retry_while_propagating(lambda: lam.create_function(
             FunctionName=name, Code={"ZipFile": code}, Publish=False, Tags=tags(), **config), f"creating function {name}")
     else:
+        # One change at a time: AWS refuses an update while the last one is InProgress
+        # (ResourceConflictException), so wait for LastUpdateStatus Successful in between.
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=FUNCTION_WAIT)
         lam.update_function_configuration(FunctionName=name, **config)
-        lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=FUNCTION_WAIT)
         lam.update_function_code(FunctionName=name, ZipFile=code)
-    lam.get_waiter("function_active_v2").wait(FunctionName=name)
-    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    # A new function is Pending (Invoke refused) until Active; an update InProgress until Successful.
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=FUNCTION_WAIT)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=FUNCTION_WAIT)
     ensure_log_group(function)
     return lam.get_function_configuration(FunctionName=name)
 

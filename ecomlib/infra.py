@@ -6,8 +6,17 @@ created, updated and deleted together as a *stack*. The template declares exactl
 ecomlib creates step by step (a test compares the two, resource by resource).
 
 Three things are not CloudFormation resources, so :func:`deploy_stack` does them around
-the stack: it uploads the functions' code first (a stack reads code from S3), and
+the stack: it *packages* the template first, as ``aws cloudformation package`` does
+(:func:`package`: each function's zip uploaded under a key named by its content, and the
+template's ``S3Key`` pointing at it, so changed code is a changed property and reaches
+the function on a stack update; an unchanged key would leave the old code in place), and
 afterwards uploads the jsonpaths files and creates the warehouse table (SQL).
+With the AWS CLI the same is::
+
+    python -m ecomlib.infra package build/packaged.yaml   # zips uploaded, template rewritten
+    aws cloudformation deploy --template-file build/packaged.yaml --stack-name ecom-stack \
+        --capabilities CAPABILITY_NAMED_IAM --parameter-overrides VpcId=<vpc> ...
+    python -m ecomlib.infra finish                         # jsonpaths files + warehouse table
 
 On the embedded AWS the stack is created by moto's CloudFormation, with two gaps filled
 in ``ecomlib.local.patches`` (the cluster's name and roles, and the Firehose delivery
@@ -16,7 +25,9 @@ stream, which moto skips).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 from pathlib import Path
 
 from ecomlib import aws, deploy as dp, registry
@@ -35,13 +46,37 @@ def code_bucket() -> str:
     return resource_name("artifacts", aws.account_id())
 
 
-def upload_code() -> str:
-    """Package every function (as ``deploy.package`` does) to ``lambda/<function>.zip``."""
+def code_key(function: str, code: bytes) -> str:
+    """Where a function's zip waits for CloudFormation: named by its content (SHA-256)."""
+    return f"lambda/{function}/{hashlib.sha256(code).hexdigest()}.zip"
+
+
+def upload_code() -> dict[str, str]:
+    """Package every function (as ``deploy.package`` does) to its content-addressed key in the
+    code bucket (made first, outside the stack); returns {function: key}."""
     bucket = code_bucket()
     dp.ensure_bucket(bucket)
+    keys = {}
     for function in FUNCTIONS:
-        aws.client("s3").put_object(Bucket=bucket, Key=f"lambda/{function}.zip", Body=dp.package(function))
-    return bucket
+        code = dp.package(function)
+        keys[function] = code_key(function, code)
+        aws.client("s3").put_object(Bucket=bucket, Key=keys[function], Body=code)
+    return keys
+
+
+def package(output: str | Path | None = None) -> str:
+    """The template with each function's ``S3Key`` set to its uploaded, content-addressed zip
+    (what ``aws cloudformation package`` makes); written to ``output`` if given."""
+    text = TEMPLATE.read_text()
+    for function, key in upload_code().items():
+        placeholder = f"S3Key: lambda/{function}.zip"
+        if placeholder not in text:
+            raise ValueError(f"{TEMPLATE.name}: no '{placeholder}' for function {function}")
+        text = text.replace(placeholder, f"S3Key: {key}")
+    if output is not None:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text)
+    return text
 
 
 def default_vpc() -> str:
@@ -52,12 +87,13 @@ def default_vpc() -> str:
 def deploy_stack(schedule: str = "rate(5 minutes)") -> dict:
     """Create (or update) the stack and finish what CloudFormation cannot do; returns the
     stack's outputs."""
-    from ecomlib.pipelines import batch, warehouse
+    from ecomlib.pipelines import warehouse
 
     cfn = aws.client("cloudformation")
-    parameters = {"Prefix": settings().prefix, "CodeBucket": upload_code(), "VpcId": default_vpc(),
+    template = package()
+    parameters = {"Prefix": settings().prefix, "CodeBucket": code_bucket(), "VpcId": default_vpc(),
                   "Schedule": schedule}
-    arguments = dict(StackName=stack_name(), TemplateBody=TEMPLATE.read_text(),
+    arguments = dict(StackName=stack_name(), TemplateBody=template,
                      Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
                      Capabilities=["CAPABILITY_NAMED_IAM"],
                      # CloudFormation gives the stack's tags to every resource of the stack.
@@ -79,14 +115,19 @@ def deploy_stack(schedule: str = "rate(5 minutes)") -> dict:
         cfn.get_waiter(waiter).wait(StackName=stack_name(), WaiterConfig={"Delay": 5, "MaxAttempts": 360})
     outputs = {o["OutputKey"]: o["OutputValue"]
                for o in cfn.describe_stacks(StackName=stack_name())["Stacks"][0].get("Outputs", [])}
+    finish()
+    return outputs
 
-    # Not resources: the jsonpaths files and the table.
+
+def finish() -> None:
+    """What is not a CloudFormation resource, after the stack: the jsonpaths files (S3
+    objects in the stack's buckets) and the warehouse table (SQL)."""
+    from ecomlib.pipelines import batch, warehouse
+
     document = json.dumps(warehouse.JSONPATHS, indent=2).encode()
     aws.client("s3").put_object(Bucket=warehouse.bucket_name(), Key="config/jsonpaths.json", Body=document)
     aws.client("s3").put_object(Bucket=batch.bucket_name(), Key=f"{batch.PREFIX}config/jsonpaths.json", Body=document)
     warehouse.create_table()
-
-    return outputs
 
 
 def lint() -> str:
@@ -128,3 +169,24 @@ def delete_stack() -> None:
                                                       WaiterConfig={"Delay": 5, "MaxAttempts": 360})
     dp.empty_and_delete_bucket(code_bucket())
 
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ecomlib.infra package OUTPUT`` | ``finish``: the steps around
+    ``aws cloudformation deploy`` (see the module's docstring)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ecomlib.infra", description=main.__doc__)
+    sub = parser.add_subparsers(dest="step", required=True)
+    sub.add_parser("package", help="upload the functions' zips, write the packaged template").add_argument("output")
+    sub.add_parser("finish", help="upload the jsonpaths files and create the warehouse table")
+    args = parser.parse_args(argv)
+    if args.step == "package":
+        package(args.output)
+        print(args.output)
+    else:
+        finish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,6 +12,15 @@ Here: every REST API that has a stage gets its own HTTP server on 127.0.0.1, so 
 base URL is ``http://127.0.0.1:<port>/<stage>``. Requests are routed with the resources
 and methods stored in moto (its current definitions: on AWS a change is live only after
 a new deployment) to the function, with the same event and response shapes as AWS.
+
+And with API Gateway's limits and gateway errors (API Gateway developer guide, "quotas",
+"Output format of a Lambda function for proxy integration", "Gateway response types"):
+a function still running after the 29 s integration timeout gives 504
+``{"message": "Endpoint request timed out"}`` (the invocation goes on); a function error
+or a response that is not a proxy response (not a JSON object, no integer
+``statusCode``, a ``body`` that is not a string, headers that are not strings, a
+response over Lambda's 6 MB) gives 502 ``{"message": "Internal server error"}``; every
+gateway error carries ``x-amzn-ErrorType``.
 """
 
 from __future__ import annotations
@@ -27,14 +36,20 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from ecomlib.local.component import Component, Worker
-from ecomlib.local.lambda_runtime import LambdaRuntime, get_function
+from ecomlib.local.component import Component, Route, Worker
+from ecomlib.local.lambda_runtime import CALLER_TIMED_OUT, LambdaRuntime, get_function
+from ecomlib.registry import API_GATEWAY_TIMEOUT_S
 
 log = logging.getLogger("ecomlib.api")
 
 HOST = "127.0.0.1"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation payload limit
+INTEGRATION_TIMEOUT_S = float(API_GATEWAY_TIMEOUT_S)  # REST API integration timeout (29 s)
+# x-amzn-ErrorType of API Gateway's own answers.
+ERROR_TYPES = {"Forbidden": "ForbiddenException", "Missing Authentication Token": "MissingAuthenticationTokenException",
+               "Internal server error": "InternalServerErrorException",
+               "Endpoint request timed out": "InternalServerErrorException"}
 
 
 class ApiFront(Component):
@@ -47,15 +62,29 @@ class ApiFront(Component):
         self._servers: dict[tuple[str, str], ThreadingHTTPServer] = {}  # (region, api id) -> server
         self._lock = threading.Lock()
         self._watcher = Worker("api-front", 0.5, self._sync)
+        self.integration_timeout = INTEGRATION_TIMEOUT_S
+
+    def routes(self) -> dict[str, Route]:
+        return {"api-front/integration-timeout": self._set_timeout}
+
+    def _set_timeout(self, body: dict) -> dict:
+        """``{"seconds": s}``: a shorter integration timeout (a test's; never above AWS's 29 s),
+        ``{}`` restores AWS's."""
+        seconds = float(body.get("seconds", INTEGRATION_TIMEOUT_S))
+        if not 0 < seconds <= INTEGRATION_TIMEOUT_S:
+            raise ValueError(f"integration timeout: more than 0 and at most {INTEGRATION_TIMEOUT_S:g} s (AWS's)")
+        self.integration_timeout = seconds
+        return {"integration_timeout": seconds}
+
+    def reset(self) -> None:
+        self._close_all()
+        self.integration_timeout = INTEGRATION_TIMEOUT_S
 
     def start(self, endpoint: str) -> None:  # noqa: ARG002
         self._watcher.start()
 
     def stop(self) -> None:
         self._watcher.stop()
-        self._close_all()
-
-    def reset(self) -> None:
         self._close_all()
 
     def status(self) -> dict:
@@ -95,6 +124,7 @@ class ApiFront(Component):
                 httpd.daemon_threads = True
                 httpd.api_key = key  # type: ignore[attr-defined]
                 httpd.runtime = self.runtime  # type: ignore[attr-defined]
+                httpd.front = self  # type: ignore[attr-defined]
                 threading.Thread(target=httpd.serve_forever, name=f"api-{key[1]}", daemon=True).start()
                 self._servers[key] = httpd
                 log.info("API %s serving on http://%s:%s", key[1], HOST, httpd.server_port)
@@ -152,6 +182,52 @@ def _match(api, path: str):
     return (best[1], best[2]) if best else (None, {})
 
 
+def proxy_response(payload: bytes) -> tuple[int, dict[str, str], dict[str, list[str]] | None, bytes]:
+    """(status, headers, multi-value headers, body) of a Lambda proxy response, or ValueError
+    saying why API Gateway would call it malformed: a JSON object with an integer
+    ``statusCode``, a string (or null) ``body``, string ``headers`` values, lists of strings
+    in ``multiValueHeaders``, a boolean ``isBase64Encoded`` (and then valid base64)."""
+    try:
+        response = json.loads(payload)
+    except ValueError:
+        raise ValueError("not JSON") from None
+    if not isinstance(response, dict):
+        raise ValueError(f"a JSON {type(response).__name__}, not an object")
+    status = response.get("statusCode")
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise ValueError(f"statusCode {status!r} is not an HTTP status")
+    body = response.get("body")
+    if body is not None and not isinstance(body, str):
+        raise ValueError(f"body is a {type(body).__name__}, not a string")
+    encoded = response.get("isBase64Encoded", False)
+    if encoded is not None and not isinstance(encoded, bool):
+        raise ValueError("isBase64Encoded is not a boolean")
+    headers = response.get("headers") or {}
+    multi = response.get("multiValueHeaders")
+    if not isinstance(headers, dict) or any(isinstance(v, (dict, list)) or v is None for v in headers.values()):
+        raise ValueError("headers is not a map of strings")
+    if multi is not None and (not isinstance(multi, dict) or any(
+            not isinstance(v, list) or any(isinstance(i, (dict, list)) for i in v) for v in multi.values())):
+        raise ValueError("multiValueHeaders is not a map of lists of strings")
+    text = body or ""
+    if encoded:
+        try:
+            body_bytes = base64.b64decode(text, validate=True)
+        except ValueError:
+            raise ValueError("body is not base64") from None
+    else:
+        body_bytes = text.encode("utf-8")
+    return status, {str(k): _header_value(v) for k, v in headers.items()}, multi, body_bytes
+
+
+def _header_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _function_arn(uri: str) -> str | None:
     # arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function arn>/invocations
     marker = "/functions/"
@@ -191,8 +267,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _message(self, status: int, message: str, request_id: str) -> None:
-        self._reply(status, json.dumps({"message": message}).encode(),
-                    {"Content-Type": "application/json", "x-amzn-RequestId": request_id})
+        headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id}
+        if message in ERROR_TYPES:
+            headers["x-amzn-ErrorType"] = ERROR_TYPES[message]
+        self._reply(status, json.dumps({"message": message}).encode(), headers)
 
     def _handle(self) -> None:
         request_id = str(uuid.uuid4())
@@ -226,24 +304,23 @@ class _Handler(BaseHTTPRequestHandler):
         if len(payload) > MAX_EVENT_BYTES:
             return self._message(413, "Request Too Long", request_id)
         try:
-            result = self.server.runtime.invoke(get_function(arn), payload)  # type: ignore[attr-defined]
+            result = self.server.runtime.invoke(  # type: ignore[attr-defined]
+                get_function(arn), payload, wait_limit=self.server.front.integration_timeout)  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001  (e.g. the function was deleted)
             log.exception("invoking %s", arn)
             return self._message(502, "Internal server error", request_id)
+        if result.error is not None and result.error.get("errorType") == CALLER_TIMED_OUT:
+            return self._message(504, "Endpoint request timed out", request_id)
         if not result.ok:
             return self._message(502, "Internal server error", request_id)
         try:
-            response = json.loads(result.payload)
-            status = int(response.get("statusCode", 200))
-            body = response.get("body") or ""
-            body_bytes = base64.b64decode(body) if response.get("isBase64Encoded") else str(body).encode()
-            headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
-        except (ValueError, TypeError, AttributeError):
-            # AWS: a malformed proxy response is a 502 to the client.
+            status, headers, multi, body_bytes = proxy_response(result.payload)
+        except ValueError as exc:  # AWS: "Malformed Lambda proxy response", a 502 to the client
+            log.warning("malformed Lambda proxy response from %s: %s", arn, exc)
             return self._message(502, "Internal server error", request_id)
         headers.setdefault("Content-Type", "application/json")
         headers["x-amzn-RequestId"] = request_id
-        self._reply(status, body_bytes, headers, response.get("multiValueHeaders"))
+        self._reply(status, body_bytes, headers, multi)
 
     def _event(self, api, stage, path, resource, path_params, query, raw, request_id) -> dict:
         multi_headers: dict[str, list[str]] = {}

@@ -14,6 +14,19 @@ runs unchanged. One worker runs one invocation at a time; a busy function gets m
 workers, up to ``MAX_WORKERS_PER_FUNCTION`` (or its reserved concurrency, if lower:
 invocations beyond it wait for a worker where AWS would throttle them). Redeployed code
 starts fresh workers.
+
+AWS also makes callers wait and refuses what it cannot do yet, and so does this runtime
+(plugged into moto by ``patches._patch_lambda_strictness``):
+
+- a new function is ``Pending`` (``StateReasonCode: Creating``) for a moment, an updated
+  one ``LastUpdateStatus: InProgress``; Invoke of a ``Pending`` function and an update
+  during either are refused with ``ResourceConflictException`` (AWS's messages), and
+  callers wait with the ``function_active_v2`` / ``function_updated_v2`` waiters;
+- a synchronous request over 6 MB is refused (``RequestEntityTooLargeException``), a
+  response over 6 MB becomes ``Function.ResponseSizeTooLarge``;
+- reserved concurrency may not take the account's unreserved concurrency below its
+  minimum: the quota is ``ECOM_LAMBDA_CONCURRENCY_QUOTA`` (default 10, a new account's),
+  the minimum ``ECOM_LAMBDA_UNRESERVED_MINIMUM`` (default: 100, or the quota if lower).
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ from pathlib import Path
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from ecomlib import portable
+from ecomlib.local import aws_time
 from ecomlib.local.component import Component, Route
 from ecomlib.local.iam_enforcement import role_credentials
 from ecomlib.local.lambda_worker import read_message, write_message
@@ -43,6 +57,34 @@ from ecomlib.local.lambda_worker import read_message, write_message
 log = logging.getLogger("ecomlib.lambda")
 
 MAX_WORKERS_PER_FUNCTION = 4
+
+# Lambda quotas (Lambda developer guide, "Lambda quotas"): 6 MB for a synchronous
+# invocation's request and for its response.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+REQUEST_TOO_LARGE = f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+# AWS's own text (its number is 100 bytes more than the limit it enforces).
+RESPONSE_TOO_LARGE = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
+CALLER_TIMED_OUT = "Caller.TimedOut"  # the caller stopped waiting (not an AWS error type: never shown)
+IN_PROGRESS = "The operation cannot be performed at this time. An update is in progress for resource: {arn}"
+NOT_ACTIVE = "The operation cannot be performed at this time. The function is currently in the following state: {state}"
+UNRESERVED_BELOW_MINIMUM = ("Specified ReservedConcurrentExecutions for function decreases account's "
+                            "UnreservedConcurrentExecution below its minimum value of [{minimum}].")
+
+
+def concurrency_quota() -> tuple[int, int]:
+    """(the account's concurrent executions, the minimum kept unreserved): a new account
+    has 10 and keeps all 10 unreserved; the usual quota is 1,000 with 100 kept."""
+    quota = int(os.environ.get("ECOM_LAMBDA_CONCURRENCY_QUOTA") or 10)
+    minimum = int(os.environ.get("ECOM_LAMBDA_UNRESERVED_MINIMUM") or min(100, quota))
+    return quota, minimum
+
+
+class LambdaConflict(Exception):
+    """An operation AWS refuses with ResourceConflictException (the message says why)."""
+
+
+class PayloadTooLarge(Exception):
+    """A synchronous Invoke request over 6 MB (AWS: 413 RequestEntityTooLargeException)."""
 
 
 @dataclass
@@ -67,6 +109,7 @@ class Worker:
     log_stream: str
     function: str = ""
     started: float = field(default_factory=time.monotonic)
+    initialised: bool = False  # its first invocation logged INIT_START
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -113,6 +156,9 @@ class LambdaRuntime(Component):
         self._pools: dict[tuple, FunctionPool] = {}
         self._live: set[Worker] = set()  # every worker process, busy or idle (see crash())
         self._pools_lock = threading.Lock()
+        # (region, function name) -> ("create" or "update", when it is done): see state_of()
+        self._changes: dict[tuple[str, str], tuple[str, aws_time.Pending]] = {}
+        self._warned: set[str] = set()  # runtimes already warned about (see init_line)
 
     # ---- lifecycle --------------------------------------------------------------------
 
@@ -132,6 +178,54 @@ class LambdaRuntime(Component):
 
     def before_reset(self) -> None:
         self._kill_all()
+        self._changes.clear()
+
+    # ---- function states ---------------------------------------------------------------
+
+    def created(self, fn) -> None:
+        """CreateFunction: the function is Pending for a moment."""
+        self._changes[(fn.region, fn.function_name)] = ("create", aws_time.Pending("lambda_pending"))
+
+    def settled(self, fn) -> None:
+        """The function is Active and its last update done (a stack's resource is complete
+        only then: CloudFormation waits for it)."""
+        self._changes.pop((fn.region, fn.function_name), None)
+
+    def updating(self, fn) -> None:
+        """UpdateFunctionCode/Configuration: refused while a change is in progress, else InProgress."""
+        if self._busy(fn):
+            raise LambdaConflict(IN_PROGRESS.format(arn=fn.function_arn))
+        self._changes[(fn.region, fn.function_name)] = ("update", aws_time.Pending("lambda_update"))
+
+    def _busy(self, fn) -> str | None:
+        change = self._changes.get((fn.region, fn.function_name))
+        if change is None or change[1].ready:
+            return None
+        return change[0]
+
+    def state_of(self, fn, config: dict) -> dict:
+        """``config`` (GetFunctionConfiguration's answer) with the function's State and
+        LastUpdateStatus as AWS gives them at this moment."""
+        busy = self._busy(fn)
+        if busy == "create":
+            # LastUpdateStatus "is first set to Successful after function creation completes"
+            config.update(State="Pending", StateReason="The function is being created.", StateReasonCode="Creating")
+            config.pop("LastUpdateStatus", None)
+        elif busy == "update":  # as AWS's example of a function being updated shows it
+            config.update(State="Active", LastUpdateStatus="InProgress",
+                          LastUpdateStatusReason="The function is being created.",
+                          LastUpdateStatusReasonCode="Creating")
+        else:
+            config.update(State="Active", LastUpdateStatus="Successful")
+            for key in ("StateReason", "StateReasonCode", "LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
+                config.pop(key, None)
+        return config
+
+    def check_invocable(self, fn) -> None:
+        """Invoke of a Pending function is refused (AWS: "Lambda does not invoke a function
+        during pending state"); during an update AWS runs the previous code, here the new."""
+        if self._busy(fn) == "create":
+            raise LambdaConflict(NOT_ACTIVE.format(state="Pending"))
 
     def _kill_all(self) -> None:
         with self._pools_lock:
@@ -175,18 +269,21 @@ class LambdaRuntime(Component):
 
     # ---- invoking ---------------------------------------------------------------------
 
-    def invoke(self, fn, event: bytes | str, invocation_type: str = "RequestResponse") -> InvokeResult:
+    def invoke(self, fn, event: bytes | str, invocation_type: str = "RequestResponse",
+               wait_limit: float | None = None) -> InvokeResult:
         """Run one invocation of moto function model ``fn`` and wait for its result.
 
         ``invocation_type="Event"`` runs it in the background and returns at once (as AWS
         queues asynchronous invocations); errors then appear only in its logs.
+        ``wait_limit``: stop waiting after this many seconds (the result's errorType is then
+        :data:`CALLER_TIMED_OUT`; the invocation goes on to its end).
         """
         if isinstance(event, bytes):
             event = event.decode("utf-8")
         if invocation_type == "Event":
             threading.Thread(target=self._run, args=(fn, event), daemon=True).start()
             return InvokeResult(payload=b"")
-        return self._run(fn, event)
+        return self._run(fn, event, wait_limit)
 
     def moto_invoke(self, fn, body, request_headers: dict, response_headers: dict) -> bytes:
         """moto's ``LambdaFunction.invoke`` (same request and response), run here: see ``patches``."""
@@ -194,6 +291,9 @@ class LambdaRuntime(Component):
         if invocation_type == "DryRun":
             return b""
         event = body if isinstance(body, str) and body else (json.dumps(body) if body else "{}")
+        self.check_invocable(fn)
+        if invocation_type == "RequestResponse" and len(event.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+            raise PayloadTooLarge(REQUEST_TOO_LARGE)
         result = self.invoke(fn, event, invocation_type)
         if invocation_type == "Event":
             return b""
@@ -204,7 +304,10 @@ class LambdaRuntime(Component):
         response_headers["x-amz-executed-version"] = "$LATEST"
         return result.payload
 
-    def _run(self, fn, event: str) -> InvokeResult:
+    def _run(self, fn, event: str, wait_limit: float | None = None) -> InvokeResult:
+        """Run one invocation and wait for it, or for ``wait_limit`` seconds at most (a caller
+        that gives up sooner, as API Gateway does after 29 s: the invocation runs on to its
+        own end in the background, and its result is logged only)."""
         request_id = str(uuid.uuid4())
         # A new environment for new code or a new configuration (moto does not change
         # LastModified when only the configuration is updated).
@@ -215,13 +318,30 @@ class LambdaRuntime(Component):
         started = time.monotonic()
         timeout = float(fn.timeout)
         deadline_ms = int(time.time() * 1000 + timeout * 1000)
-        reusable = False
         try:
             write_message(worker.proc.stdin, {
                 "event": event, "request_id": request_id, "deadline_ms": deadline_ms,
                 "invoked_arn": fn.function_arn,
             })
-            if not portable.wait_readable(worker.proc.stdout, timeout):
+        except (BrokenPipeError, OSError) as exc:
+            return self._complete(pool, worker, fn, request_id, started, timeout, failed=str(exc))
+        if wait_limit is not None and wait_limit < timeout:
+            if not portable.wait_readable(worker.proc.stdout, wait_limit):
+                threading.Thread(target=self._complete, args=(pool, worker, fn, request_id, started, timeout),
+                                 daemon=True).start()
+                return InvokeResult(payload=b"", error={"errorType": CALLER_TIMED_OUT}, request_id=request_id)
+        return self._complete(pool, worker, fn, request_id, started, timeout)
+
+    def _complete(self, pool: FunctionPool, worker: Worker, fn, request_id: str, started: float, timeout: float,
+                  failed: str | None = None) -> InvokeResult:
+        """Wait for the worker's answer until the function's timeout, release the worker,
+        write the logs and shape the result."""
+        reusable = False
+        try:
+            if failed is not None:
+                raise OSError(failed)
+            left = max(0.0, timeout - (time.monotonic() - started))
+            if not portable.wait_readable(worker.proc.stdout, left):
                 response = {"ok": False, "logs": "", "error": {
                     "errorType": "Sandbox.Timedout",
                     "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
@@ -245,8 +365,18 @@ class LambdaRuntime(Component):
         if error is not None:
             error.setdefault("requestId", request_id)
         logs = _log_lines(fn, request_id, response, duration_ms)
+        if not worker.initialised:  # a cold start: say which Python runs the code, as AWS's INIT_START does
+            worker.initialised = True
+            logs = init_line(fn.run_time) + logs
+            if "WARNING" in logs.partition("\n")[0] and fn.run_time not in self._warned:
+                self._warned.add(fn.run_time)  # once per runtime in the server's log too
+                log.warning("functions declare %s but run on this machine's Python %s", fn.run_time,
+                            "{}.{}".format(*sys.version_info[:2]))
         _save_logs(fn, worker.log_stream, logs)
         payload = json.dumps(error).encode() if error else response["payload"].encode()
+        if error is None and len(payload) > MAX_PAYLOAD_BYTES:
+            error = {"errorMessage": RESPONSE_TOO_LARGE, "errorType": "Function.ResponseSizeTooLarge"}
+            payload = json.dumps(error).encode()
         return InvokeResult(payload=payload, error=error, logs=logs, request_id=request_id)
 
     # ---- execution environments -------------------------------------------------------
@@ -355,6 +485,19 @@ class LambdaRuntime(Component):
         worker = Worker(proc=proc, log_stream=log_stream, function=fn.function_name)
         self._live.add(worker)
         return worker
+
+
+def init_line(runtime: str) -> str:
+    """The INIT_START line of a new execution environment. AWS: ``INIT_START Runtime Version:
+    python:3.13.v16 ...``, the runtime the function declares. Here the code runs on this
+    machine's Python: the line says which, and warns when it is not the declared one (code
+    that works here may then fail on AWS, or the other way round)."""
+    local = "{}.{}".format(*sys.version_info[:2])
+    line = f"INIT_START Runtime Version: python:{sys.version.split()[0]} (the embedded AWS's Python)"
+    if runtime != f"python{local}":
+        line += (f"\tWARNING: the function declares {runtime}; here it runs on Python {local}, "
+                 f"on AWS on {runtime.replace('python', 'Python ')}")
+    return line + "\n"
 
 
 def _log_lines(fn, request_id: str, response: dict, duration_ms: float) -> str:

@@ -33,8 +33,10 @@ def apply(aws: "EmbeddedAWS") -> None:
     _patch_dynamodb_scan()
     _patch_s3_listing()
     _patch_redshift_iam_roles()
-    _patch_cloudformation()
+    _patch_cloudformation(aws.lambda_runtime)
     _patch_lambda_invoke(aws.lambda_runtime)
+    _patch_lambda_strictness(aws.lambda_runtime)
+    _patch_kinesis_strictness()
     _patch_iam_authorization(aws.iam)
     _patch_events(aws.scheduler)
     _patch_redshift_data(aws.redshift_data)
@@ -67,14 +69,34 @@ def _patch_kinesis_shard() -> None:
     number (``list(self.records.keys())[-1]``), and every GetRecords walks the shard from
     its first record, so 150,000 records in a shard slow puts ~20x. Sequence numbers in a
     moto shard are consecutive integers, so both can be answered in constant time.
+
+    AWS's sequence numbers are decimal strings of about 56 digits, increasing within a
+    shard (``49590338271490256608559692538361571095921575989136588898``); moto's are
+    ``"1"``, ``"2"``, ... Here a shard's first number is 56 digits (``49``, the shard's
+    first use in ms, its index, zeros) and the next ones follow it: code that reads them
+    as small numbers, or compares them as text of different lengths, fails here as on AWS.
     """
-    from moto.kinesis.models import Shard
+    import time as _time
+
+    def first_sequence_number(shard: Shard) -> int:
+        first = shard.__dict__.get("_ecomlib_first_sequence")
+        if first is None:
+            first = int(f"49{int(_time.time() * 1000):015d}{shard._shard_id % 10**6:06d}") * 10**33
+            shard._ecomlib_first_sequence = first
+        return first
+
+    from moto.kinesis.models import Record, Shard
 
     def get_max_sequence_number(self: Shard) -> int:
-        return next(reversed(self.records)) if self.records else 0
+        return next(reversed(self.records)) if self.records else first_sequence_number(self) - 1
 
     def get_min_sequence_number(self: Shard) -> int:
-        return next(iter(self.records)) if self.records else 0
+        return next(iter(self.records)) if self.records else first_sequence_number(self)
+
+    def put_record(self: Shard, partition_key: str, data: str, explicit_hash_key: str) -> str:
+        sequence_number = get_max_sequence_number(self) + 1
+        self.records[sequence_number] = Record(partition_key, data, sequence_number, explicit_hash_key)
+        return str(sequence_number)
 
     def build_get_records(original_get_records):
         return lambda self, last_sequence_id, limit: get_records(self, last_sequence_id, limit, original_get_records)
@@ -82,6 +104,8 @@ def _patch_kinesis_shard() -> None:
     def get_records(self: Shard, last_sequence_id: str, limit: int | None, original_get_records):
         last = int(last_sequence_id)
         records = self.records
+        if last < first_sequence_number(self):  # TRIM_HORIZON (moto says 0) or a checkpoint of 0
+            last = first_sequence_number(self) - 1
         if records and (last + 1) not in records and last < get_max_sequence_number(self):
             # Not the consecutive case (e.g. an iterator from before a reshard).
             return original_get_records(self, last_sequence_id, limit)
@@ -97,9 +121,61 @@ def _patch_kinesis_shard() -> None:
             behind = records[get_max_sequence_number(self)].created_at - results[-1].created_at
         return results, last, int(behind * 1000)
 
+    _replace(Shard, "put_record", lambda original: put_record)
     _replace(Shard, "get_max_sequence_number", lambda original: get_max_sequence_number)
     _replace(Shard, "get_min_sequence_number", lambda original: get_min_sequence_number)
     _replace(Shard, "get_records", build_get_records)
+
+
+def _patch_kinesis_strictness() -> None:
+    """A new stream is CREATING before it is ACTIVE.
+
+    AWS (Kinesis API reference, CreateStream): "CreateStream is an asynchronous operation
+    ... Kinesis Data Streams immediately returns and sets StreamStatus to CREATING"; read
+    and write only an ACTIVE stream (the ``stream_exists`` waiter waits for it); a put or
+    an iterator before that is refused (``ResourceNotFoundException``). moto 5.2: ACTIVE at
+    once. Here a stream made by CreateStream is CREATING for ``kinesis_creating``
+    (``aws_time``); one made by a CloudFormation stack is ACTIVE when the stack is complete,
+    as CloudFormation waits for it.
+    """
+    from moto.kinesis.exceptions import StreamNotFoundError
+    from moto.kinesis.models import Stream
+    from moto.kinesis.responses import KinesisResponse
+
+    from ecomlib.local import aws_time
+
+    def get_status(self: Stream) -> str:
+        creating = self.__dict__.get("_ecomlib_creating")
+        if creating is not None and not creating.ready:
+            return "CREATING"
+        return self.__dict__.get("_ecomlib_status", "ACTIVE")
+
+    def set_status(self: Stream, value: str) -> None:
+        self.__dict__["_ecomlib_status"] = value
+
+    def refuse_while_creating(self: Stream) -> None:
+        if get_status(self) == "CREATING":
+            raise StreamNotFoundError(self.stream_name, self.account_id)
+
+    def build_create_stream(original):
+        def create_stream(self):
+            answer = original(self)
+            stream = self.kinesis_backend.streams.get(self._get_param("StreamName"))
+            if stream is not None:
+                stream._ecomlib_creating = aws_time.Pending("kinesis_creating")
+            return answer
+        return create_stream
+
+    def build_refusing(original):
+        def method(self, *args, **kwargs):
+            refuse_while_creating(self)
+            return original(self, *args, **kwargs)
+        return method
+
+    _replace(Stream, "status", lambda original: property(get_status, set_status))
+    _replace(Stream, "put_record", build_refusing)
+    _replace(Stream, "get_shard", build_refusing)
+    _replace(KinesisResponse, "create_stream", build_create_stream)
 
 
 def _patch_kinesis_lambda_mapping() -> None:
@@ -418,7 +494,7 @@ def _patch_redshift_iam_roles() -> None:
     _replace(RedshiftResponse, "modify_cluster_iam_roles", lambda original: modify_cluster_iam_roles)
 
 
-def _patch_cloudformation() -> None:
+def _patch_cloudformation(runtime) -> None:
     """Let CloudFormation create the course's Redshift cluster and Firehose delivery stream.
 
     AWS: ``AWS::Redshift::Cluster`` is named by ``ClusterIdentifier`` and may assume the
@@ -427,7 +503,8 @@ def _patch_cloudformation() -> None:
     empty, so deleting the stack leaves it behind) and ``Endpoint.Address`` is the whole
     endpoint map; Firehose resources are skipped without an error. Deleting a stack
     leaves its REST API behind, and a role's inline policies are kept as Python text
-    (``{'Version': ...}``), not JSON.
+    (``{'Version': ...}``), not JSON. Also: CloudFormation waits for a function to be
+    Active before the stack is complete, so a stack's functions are not left Pending here.
     """
     from moto.apigateway.models import RestAPI, apigateway_backends
     from moto.iam.models import Role
@@ -479,6 +556,37 @@ def _patch_cloudformation() -> None:
             backend.delete_rest_api(resource_name)
 
     _replace(RestAPI, "delete_from_cloudformation_json", lambda original: classmethod(delete_rest_api))
+
+    # AWS updates a stack's resource only when its properties changed: a function whose
+    # Code (S3Bucket/S3Key) is the same keeps its old code even if the object under that
+    # key was overwritten (hence content-addressed keys, as `aws cloudformation package`
+    # makes). moto re-reads the code on every stack update.
+    from moto.awslambda.models import LambdaFunction
+
+    def code_of(cloudformation_json) -> str:
+        return json.dumps(cloudformation_json["Properties"].get("Code"), sort_keys=True)
+
+    def build_create_function(original):
+        def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            fn = original.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+            fn._ecomlib_cfn_code = code_of(cloudformation_json)
+            runtime.settled(fn)  # CloudFormation waits for Active before the resource is complete
+            return fn
+        return classmethod(create)
+
+    def build_update_function(original):
+        def update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+            if original_resource.__dict__.get("_ecomlib_cfn_code") != code_of(cloudformation_json):
+                original_resource = original.__func__(cls, original_resource, new_resource_name, cloudformation_json,
+                                                      account_id, region_name)
+            else:  # the configuration only
+                original_resource.update_configuration(cloudformation_json["Properties"])
+            original_resource._ecomlib_cfn_code = code_of(cloudformation_json)
+            return original_resource
+        return classmethod(update)
+
+    _replace(LambdaFunction, "create_from_cloudformation_json", build_create_function)
+    _replace(LambdaFunction, "update_from_cloudformation_json", build_update_function)
 
     def build_put_policy(original_put_policy):
         def put_policy(self, policy_name, policy_json):  # a stack's inline policy, kept as JSON text
@@ -553,10 +661,111 @@ def _patch_lambda_invoke(runtime) -> None:
 
     def build(original):  # noqa: ARG001
         def invoke(self, body, request_headers, response_headers):
-            return runtime.moto_invoke(self, body, request_headers, response_headers)
+            return _lambda_refusals(lambda: runtime.moto_invoke(self, body, request_headers, response_headers))
         return invoke
 
     _replace(LambdaFunction, "invoke", build)
+
+
+def _patch_lambda_strictness(runtime) -> None:
+    """Function states, update conflicts, payload limits and the concurrency quota.
+
+    AWS (Lambda developer guide, "Lambda function states" and "Lambda quotas";
+    configuration-concurrency): a new function is ``Pending`` until ready and may not be
+    invoked or updated meanwhile; an update sets ``LastUpdateStatus: InProgress`` and
+    another update is refused until it is done (``ResourceConflictException``); a
+    synchronous request over 6 MB is refused (``RequestEntityTooLargeException``, 413);
+    reserved concurrency may not leave less than the minimum unreserved
+    (``InvalidParameterValueException``), and a new account's quota is 10.
+    moto 5.2: every function is ``Active`` at once, updates never conflict, any payload is
+    taken, a response over 6,000,000 bytes (sys.getsizeof) is refused, and reservations are
+    checked only against ``MOTO_LAMBDA_CONCURRENCY_QUOTA`` with a fixed minimum of 100. The states and limits live in
+    :class:`~ecomlib.local.lambda_runtime.LambdaRuntime`.
+    """
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
+
+    from ecomlib.local.lambda_runtime import UNRESERVED_BELOW_MINIMUM, concurrency_quota
+
+    def build_create(original):
+        def create_function(self, spec):
+            fn = original(self, spec)
+            runtime.created(self.get_function(fn.function_name))
+            return fn
+        return create_function
+
+    def build_update(original):
+        def update(self, function_name, qualifier, body):
+            fn = self.get_function(function_name, qualifier)
+            _lambda_refusals(lambda: runtime.updating(fn))
+            return original(self, function_name, qualifier, body)
+        return update
+
+    def build_get_configuration(original):
+        def get_configuration(self, *args, **kwargs):
+            return runtime.state_of(self, original(self, *args, **kwargs))
+        return get_configuration
+
+    def put_function_concurrency(self, function_name: str, reserved_concurrency: str):
+        quota, minimum = concurrency_quota()
+        reserved = sum(int(f.reserved_concurrency) for f in self.list_functions()
+                       if f.reserved_concurrency and f.function_name != function_name)
+        if quota - reserved - int(reserved_concurrency) < minimum:
+            raise InvalidParameterValueException(UNRESERVED_BELOW_MINIMUM.format(minimum=minimum))
+        fn = self.get_function(function_name)
+        fn.reserved_concurrency = reserved_concurrency
+        return fn.reserved_concurrency
+
+    _replace(LambdaBackend, "create_function", build_create)
+    _replace(LambdaBackend, "update_function_code", build_update)
+    _replace(LambdaBackend, "update_function_configuration", build_update)
+    _replace(LambdaFunction, "get_configuration", build_get_configuration)
+    _replace(LambdaBackend, "put_function_concurrency", lambda original: put_function_concurrency)
+
+    # moto's Invoke answer replaces any payload over sys.getsizeof 6,000,000 (< AWS's 6 MB)
+    # with Function.ResponseSizeTooLarge; the runtime applies AWS's limit itself, exactly.
+    from urllib.parse import unquote
+
+    from moto.awslambda.responses import LambdaResponse
+    from moto.utilities.aws_headers import amz_crc32
+
+    @amz_crc32
+    def invoke(self):
+        response_headers: dict[str, str] = {}
+        function_name = unquote(self.path.rsplit("/", 2)[-2])
+        payload = self.backend.invoke(function_name, self._get_param("qualifier"), self.body, self.headers,
+                                      response_headers)
+        if payload is None:
+            return 404, response_headers, "{}"
+        response_headers["content-type"] = "application/json"
+        kind = self.headers.get("X-Amz-Invocation-Type")
+        if kind in ("Event", "DryRun"):
+            status = 202 if kind == "Event" else 204
+            response_headers["status"] = str(status)
+            return status, response_headers, payload
+        if self.headers.get("X-Amz-Log-Type") != "Tail":
+            response_headers.pop("x-amz-log-result", None)
+        return 200, response_headers, payload
+
+    _replace(LambdaResponse, "invoke", lambda original: invoke)
+
+
+def _lambda_refusals(call: Callable[[], Any]) -> Any:
+    """``call()``, with the runtime's refusals raised as moto errors (AWS's codes and statuses)."""
+    from moto.awslambda.exceptions import LambdaClientError
+
+    from ecomlib.local.lambda_runtime import LambdaConflict, PayloadTooLarge
+
+    try:
+        return call()
+    except LambdaConflict as exc:
+        error = LambdaClientError("ResourceConflictException", str(exc))
+        error.code = 409
+        raise error from None
+    except PayloadTooLarge as exc:
+        error = LambdaClientError("RequestEntityTooLargeException", str(exc))
+        error.code = 413
+        raise error from None
 
 
 def _patch_iam_authorization(iam) -> None:

@@ -260,7 +260,7 @@ def _event(item: _Shard, batch: list, fn) -> dict:
             "partitionKey": r.partition_key,
             "sequenceNumber": str(r.sequence_number),
             "data": r.data if isinstance(r.data, str) else base64.b64encode(r.data).decode(),
-            "approximateArrivalTimestamp": r.created_at,
+            "approximateArrivalTimestamp": round(r.created_at, 3),  # AWS: seconds, to the millisecond
         },
         "eventSource": "aws:kinesis",
         "eventVersion": "1.0",

@@ -116,7 +116,7 @@ def ensure_schedule(function_arn: str, expression: str = DEFAULT_SCHEDULE, enabl
 
 def deploy(expression: str = DEFAULT_SCHEDULE, chunk_bytes: int = 8 * 1024 * 1024, enabled: bool = True,
            max_chunks_per_run: int | None = None) -> str:
-    """Bucket, tables, warehouse, roles, the loader (one run at a time) and its schedule;
+    """Bucket, tables, warehouse, roles, the loader (runs take turns by a lease) and its schedule;
     returns the rule's ARN. ``chunk_bytes`` and ``max_chunks_per_run`` bound the work of
     one run (to watch a big file spread over several runs)."""
     bucket_arn = dp.ensure_bucket(bucket_name())
@@ -137,10 +137,9 @@ def deploy(expression: str = DEFAULT_SCHEDULE, chunk_bytes: int = 8 * 1024 * 102
         "COPY_ROLE_ARN": copy_role, "CHUNK_BYTES": str(chunk_bytes),
         **({"MAX_CHUNKS_PER_RUN": str(max_chunks_per_run)} if max_chunks_per_run else {}),
     })["FunctionArn"]
-    # One run at a time: two runs would load the same files side by side.
-    aws.client("lambda").put_function_concurrency(
-        FunctionName=dp.function_name(FUNCTION),
-        ReservedConcurrentExecutions=PIPELINE.function(FUNCTION).reserved_concurrency)
+    # One run at a time, without reserved concurrency (refused on a new account, whose
+    # quota of 10 is all kept unreserved): each run takes a lease in S3 first (see
+    # lambda_src/shared/lease.py); a run that finds it held ends at once.
     return ensure_schedule(function_arn, expression, enabled)
 
 

@@ -23,8 +23,9 @@ Every step is checkpointed in ``batch/state/<file>.json`` after each chunk.  A r
 before its time runs out (``context.get_remaining_time_in_millis``) and the next run
 carries on from the checkpoint, so a big file is spread over several invocations and
 an interrupted run (timeout, crash) redoes at most one chunk, harmlessly.  Rows without
-a RowId get ``<file name>:<line number>``, so rerunning a file never adds rows.  The
-function is meant to run one at a time (reserved concurrency 1).
+a RowId get ``<file name>:<line number>``, so rerunning a file never adds rows.  Runs
+take turns: a run first takes a lease in S3 (``shared/lease.py``, a conditional write)
+and one that finds the lease held ends at once; the next scheduled run carries on.
 
 Environment variables: ``BUCKET``, ``INVOICES_TABLE``, ``CUSTOMERS_TABLE``,
 ``CLUSTER_ID``, ``DATABASE``, ``DB_USER`` (the Redshift Data API sign-in),
@@ -54,6 +55,7 @@ from shared.bulk_files import (  # noqa: F401 - read_header, split_lines ... are
     MAX_ERRORS_LISTED, Budget, FileRefused, Files, default_row_id, file_kind, hold_back_last_invoice,
     incoming_files, new_state, parse_lines, read_header, split_lines,
 )
+from shared import lease
 from shared.invoice_items import customer_items, invoice_items, write_items
 from shared.rows import encode_row, validate_row
 from shared.settings import read_settings
@@ -233,8 +235,23 @@ def process_file(files: Files, etag: str, size: int, budget: Budget) -> dict:
 def lambda_handler(event: dict, context: Any) -> dict:
     """Load what waits in incoming/ until time runs short; the next run carries on."""
     settings = load_settings()
-    budget = Budget(getattr(context, "get_remaining_time_in_millis", lambda: 900_000),
-                    settings.max_chunks_per_run)
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", lambda: 900_000)
+    budget = Budget(remaining_ms, settings.max_chunks_per_run)
+    request_id = getattr(context, "aws_request_id", None) or "unknown"
+    key = lease.lease_key(settings.prefix)
+    if not lease.take(settings.bucket, key, request_id, remaining_ms() / 1000):
+        answer = {"files": [], "skipped": f"another run holds the lease ({lease.holder(settings.bucket, key)})",
+                  "scheduled": (event or {}).get("time")}
+        logger.info(json.dumps({"requestId": request_id, **answer}))
+        return answer
+    try:
+        return load_waiting(settings, budget, event, request_id)
+    finally:
+        lease.release(settings.bucket, key)
+
+
+def load_waiting(settings: Settings, budget: Budget, event: dict, request_id: str) -> dict:
+    """Load the files waiting in incoming/, as far as the budget allows."""
 
     def one(name: str, etag: str, size: int) -> dict | None:
         if budget.exhausted():
@@ -246,5 +263,5 @@ def lambda_handler(event: dict, context: Any) -> dict:
     with ThreadPoolExecutor(max_workers=FILES_AT_ONCE) as pool:
         outcome = [done for done in pool.map(lambda f: one(*f), incoming_files(settings)) if done]
     answer = {"files": outcome, "waiting": len(incoming_files(settings)), "scheduled": (event or {}).get("time")}
-    logger.info(json.dumps({"requestId": getattr(context, "aws_request_id", None), **answer}))
+    logger.info(json.dumps({"requestId": request_id, **answer}))
     return answer

@@ -7,7 +7,7 @@ records whose partition key is the InvoiceNo (so all lines of an invoice land on
 same shard, in order).  The answer says how many rows were accepted and why the others
 were rejected.
 
-Only the standard library and boto3 are used (what the AWS Lambda Python 3.11 runtime
+Only the standard library and boto3 are used (what the AWS Lambda Python runtime
 provides), so this file deploys to AWS unchanged.  Locally the runtime sets
 ``AWS_ENDPOINT_URL``, which boto3 honours: no endpoint appears in this code.
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from shared.api import ApiError, body_text, method_of, parse_json, serve
 from shared.aws import client
@@ -53,6 +53,15 @@ MAX_ROWS_PER_REQUEST = 10_000
 KINESIS_MAX_RECORD_BYTES = 1_048_576  # per record, partition key included
 MAX_ERRORS_LISTED = 1_000  # the answer lists at most this many rejected rows
 STREAM_UNAVAILABLE = "stream unavailable ({code}): retry later"
+# The answer must leave before the function's timeout (20 s, under API Gateway's 29 s
+# integration timeout): a PutRecords call is given at most 2 s to connect and 5 s to
+# answer, tried once by boto3 (put_records retries the failed records itself), and none
+# is started with less than CALL_RESERVE_MS left.  Rows not written by then are answered
+# 503 "stream unavailable (DeadlineNear)": the client sends just those again.  Were the
+# function cut off instead, API Gateway would answer 502/504 with no counts, the client
+# would send every row again, and the rows already written would be in the stream twice.
+KINESIS_CLIENT = {"read_timeout": 5, "connect_timeout": 2, "max_attempts": 1}
+CALL_RESERVE_MS = 8_000
 
 
 @dataclass(frozen=True)
@@ -115,14 +124,17 @@ def check_rows(items: list[Any], request_id: str, max_bytes: int) -> tuple[list[
 # ---- 3. act: pack the valid rows into records (one per invoice) and put them -------------
 
 
-def ingest(items: list[Any], request_id: str, settings: Settings, log: dict) -> tuple[int, dict]:
-    """Validate, pack and write the rows of one request: (200 or 503, the answer's body)."""
+def ingest(items: list[Any], request_id: str, settings: Settings, log: dict,
+           time_left_ms: Callable[[], int] | None = None) -> tuple[int, dict]:
+    """Validate, pack and write the rows of one request: (200 or 503, the answer's body).
+    ``time_left_ms``: the invocation's remaining time (no call started too close to the end)."""
     valid, lines, index_of, errors = check_rows(items, request_id, settings.max_record_bytes)
     accepted = written = 0
     result = PutResult(failed=[])
     if valid:
         records = pack_records(valid, settings.max_record_bytes, encoded=lines)
-        result = put_records(client("kinesis", read_timeout=15), settings.stream_name, records)
+        result = put_records(client("kinesis", **KINESIS_CLIENT), settings.stream_name, records,
+                             time_left_ms=time_left_ms, call_reserve_ms=CALL_RESERVE_MS)
         for record, code in zip(records, result.failed):
             if code is None:
                 written, accepted = written + 1, accepted + record["rows"]
@@ -145,14 +157,14 @@ def ingest(items: list[Any], request_id: str, settings: Settings, log: dict) -> 
     return 503, body
 
 
-def handle(event: dict, request_id: str, log: dict) -> tuple[int, dict]:
+def handle(event: dict, request_id: str, log: dict, time_left_ms: Callable[[], int] | None = None) -> tuple[int, dict]:
     """POST /invoices: parse -> validate -> act."""
     log["method"] = method = method_of(event)
     if method != "POST":
         raise ApiError(405, f"method {method or '(none)'} not allowed: POST rows to this URL", {"Allow": "POST"})
     settings = read_settings(Settings)
     try:
-        return ingest(parse_rows(body_text(event)), request_id, settings, log)
+        return ingest(parse_rows(body_text(event)), request_id, settings, log, time_left_ms)
     except StreamError as exc:
         log["error"] = str(exc)
         raise ApiError(500, f"cannot write to Kinesis stream '{exc.stream}' ({exc.code})") from None
@@ -160,4 +172,5 @@ def handle(event: dict, request_id: str, log: dict) -> tuple[int, dict]:
 
 def lambda_handler(event: Any, context: Any) -> dict:
     """Lambda entry point: never lets an exception (or a stack trace) reach the client."""
-    return serve(event, context, handle, logger)
+    time_left_ms = getattr(context, "get_remaining_time_in_millis", None)
+    return serve(event, context, lambda e, request_id, log: handle(e, request_id, log, time_left_ms), logger)

@@ -25,10 +25,11 @@ _sleep: Callable[[float], None] = time.sleep  # replaced by the tests
 
 
 @functools.cache
-def client(service: str, read_timeout: int = 30):
-    """The boto3 client of ``service``, created once per container and then reused."""
-    return boto3.client(service, config=Config(connect_timeout=5, read_timeout=read_timeout,
-                                               retries={"mode": "standard"}))
+def client(service: str, read_timeout: int = 30, connect_timeout: int = 5, max_attempts: int = 3):
+    """The boto3 client of ``service``, created once per container and then reused.
+    ``max_attempts``: tries of one call by boto3 itself (its "standard" retries)."""
+    return boto3.client(service, config=Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
+                                               retries={"mode": "standard", "max_attempts": max_attempts}))
 
 
 def retries(attempts: int | None, first_delay: float = FIRST_DELAY,

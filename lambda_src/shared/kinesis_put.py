@@ -12,7 +12,7 @@ Only the standard library and boto3 (what the Lambda Python runtime provides).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,6 +23,7 @@ PUT_MAX_RECORDS = 500  # PutRecords: at most 500 records ...
 PUT_MAX_BYTES = 5 * 1024 * 1024  # ... and 5 MiB (data + partition keys) per call
 PUT_MAX_ATTEMPTS = 5  # first try + 4 retries of the records Kinesis reports as failed
 PUT_FIRST_DELAY = FIRST_DELAY  # doubled each time (0.75 s in all)
+DEADLINE_NEAR = "DeadlineNear"  # a record not sent: too little time left in the invocation
 # Whole-call PutRecords errors that are worth retrying (like a per-record failure).
 TRANSIENT_ERRORS = frozenset({
     "ProvisionedThroughputExceededException", "LimitExceededException", "KMSThrottlingException",
@@ -113,7 +114,8 @@ class PutResult:
 
 
 def put_records(client: Any, stream_name: str, records: list[dict], *,
-                max_attempts: int = PUT_MAX_ATTEMPTS, first_delay: float = PUT_FIRST_DELAY) -> PutResult:
+                max_attempts: int = PUT_MAX_ATTEMPTS, first_delay: float = PUT_FIRST_DELAY,
+                time_left_ms: Callable[[], int] | None = None, call_reserve_ms: int = 0) -> PutResult:
     """Write records with PutRecords (chunks of <= 500 records and <= 5 MiB).
 
     Only the records a response reports as failed (``ErrorCode``) are sent again, after
@@ -123,6 +125,11 @@ def put_records(client: Any, stream_name: str, records: list[dict], *,
 
     A retried record may land after a later record of the same invoice (only possible
     when an invoice is split over several records): consumers order by RowId if needed.
+
+    ``time_left_ms`` (the Lambda context's ``get_remaining_time_in_millis``): no call is
+    started with less than ``call_reserve_ms`` left; the records not written by then fail
+    with ``DeadlineNear``, so the function answers before its own timeout (and API
+    Gateway's) and says which rows to send again, instead of being cut off mid-way.
     """
     result = PutResult(failed=[None] * len(records))
     pending = list(range(len(records)))
@@ -132,6 +139,11 @@ def put_records(client: Any, stream_name: str, records: list[dict], *,
         still_failing: list[int] = []
         for chunk in chunk_records([records[i] for i in pending]):
             targets = [pending[i] for i in chunk]
+            if time_left_ms is not None and time_left_ms() < call_reserve_ms:
+                for target in targets:
+                    result.failed[target] = DEADLINE_NEAR
+                still_failing += targets
+                continue
             entries = [{"Data": records[i]["Data"], "PartitionKey": records[i]["PartitionKey"]} for i in targets]
             result.calls += 1
             try:
@@ -155,6 +167,6 @@ def put_records(client: Any, stream_name: str, records: list[dict], *,
                 if code:
                     still_failing.append(target)
         pending = still_failing
-        if not pending:
+        if not pending or (time_left_ms is not None and time_left_ms() < call_reserve_ms):
             break
     return result

@@ -81,6 +81,7 @@ def make_function():
             Code={"ZipFile": zipped(code.replace("VERSION", str(version)))}, Timeout=timeout,
             Environment={"Variables": env or {}},
         )
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})  # Pending first
         created.append(name)
         return name
 
@@ -96,6 +97,7 @@ def invoke(name: str, event: dict, **kwargs) -> tuple[dict, dict]:
 
 def test_invoke_runs_the_deployed_code_with_its_configuration(make_function):
     aws.client("kinesis").create_stream(StreamName="ecom-test-visible", ShardCount=1)
+    aws.client("kinesis").get_waiter("stream_exists").wait(StreamName="ecom-test-visible", WaiterConfig={"Delay": 0.1})
     name = make_function("ecom-test-run", env={"GREETING": "hello"})
     response, result = invoke(name, {})
     assert response["StatusCode"] == 200 and "FunctionError" not in response
@@ -165,6 +167,28 @@ def test_logs_go_to_cloudwatch(make_function):
     assert "printed line logged" in messages
     assert any(m.startswith("[INFO]") and m.endswith("logged line") and result["request_id"] in m for m in messages)
     assert any(m.startswith(f"END RequestId: {result['request_id']}") for m in messages)
+
+
+def test_a_cold_start_says_which_python_runs_the_code(make_function):
+    """AWS logs INIT_START with the runtime's version; here the local Python's, with a warning
+    when the function declares another runtime (python3.11 here: the tests' functions)."""
+    import sys
+
+    name = make_function("ecom-test-init")
+    first, _ = invoke(name, {}, LogType="Tail")
+    second, _ = invoke(name, {}, LogType="Tail")  # a warm start: no INIT_START
+    cold = base64.b64decode(first["LogResult"]).decode()
+    assert cold.startswith(f"INIT_START Runtime Version: python:{sys.version.split()[0]}")
+    local = "{}.{}".format(*sys.version_info[:2])
+    if local != "3.11":
+        assert f"WARNING: the function declares python3.11; here it runs on Python {local}" in cold
+    else:
+        assert "WARNING" not in cold.splitlines()[0]
+    assert "INIT_START" not in base64.b64decode(second["LogResult"]).decode()
+    from ecomlib.local.lambda_runtime import init_line
+
+    assert f"WARNING: the function declares python3.13; here it runs on Python {local}" in init_line("python3.13") \
+        or local == "3.13"
 
 
 def test_event_invocation_runs_in_the_background(make_function):

@@ -169,7 +169,7 @@ def test_kinesis_reads_every_record_in_order_after_patch():
     kinesis = aws.client("kinesis")
     stream = "ecom-test-order"
     kinesis.create_stream(StreamName=stream, ShardCount=1)
-    kinesis.get_waiter("stream_exists").wait(StreamName=stream)
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1})
     sent = 0
     for batch in range(6):
         records = [{"Data": f"{batch}-{i}".encode(), "PartitionKey": f"k{i}"} for i in range(500)]

@@ -37,6 +37,7 @@ def probe():
         archive.writestr("handler.py", PROBE)
     arn = lam.create_function(FunctionName=FUNCTION, Runtime="python3.11", Role=role, Handler="handler.lambda_handler",
                               Code={"ZipFile": buffer.getvalue()})["FunctionArn"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=FUNCTION, WaiterConfig={"Delay": 0.1})
     yield arn
     lam.delete_function(FunctionName=FUNCTION)
     iam.delete_role(RoleName=FUNCTION)

@@ -58,6 +58,7 @@ def pipeline():
     kinesis, lam, s3, sqs = (aws.client(n) for n in ("kinesis", "lambda", "s3", "sqs"))
     stream = "ecom-test-esm"
     kinesis.create_stream(StreamName=stream, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1})
     stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
     s3.create_bucket(Bucket="ecom-test-esm")
     queue_arn = dp.ensure_queue("ecom-test-esm-dlq")  # waits while the name was deleted recently
@@ -65,6 +66,7 @@ def pipeline():
     lam.create_function(FunctionName="ecom-test-esm", Runtime="python3.11", Role=role_arn(),
                         Handler="handler.lambda_handler", Code={"ZipFile": zipped(HANDLER)}, Timeout=30,
                         Environment={"Variables": {"BUCKET": "ecom-test-esm"}})
+    lam.get_waiter("function_active_v2").wait(FunctionName="ecom-test-esm", WaiterConfig={"Delay": 0.1})
     mappings = []
 
     class Pipeline:

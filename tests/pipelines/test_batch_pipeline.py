@@ -181,3 +181,39 @@ def test_a_big_file_spreads_over_runs_and_survives_an_interrupted_run(loaded, sa
         assert dynamodb.invoice_totals() == totals
     finally:
         batch.deploy("rate(5 minutes)")
+
+
+def _invoke_loader() -> dict:
+    event = {"source": "aws.events", "detail-type": "Scheduled Event", "time": "2011-01-01T00:00:00Z", "detail": {}}
+    answer = aws.client("lambda").invoke(FunctionName=dp.function_name(batch.FUNCTION), Payload=json.dumps(event))
+    assert "FunctionError" not in answer
+    return json.loads(answer["Payload"].read())
+
+
+def test_no_reserved_concurrency_and_runs_take_turns_by_a_lease(loaded):
+    """Reserved concurrency is refused on a new account: the loader reserves none, and a run
+    that finds the S3 lease held by a live run ends at once; an expired lease is taken over."""
+    import time
+
+    lam, s3 = aws.client("lambda"), aws.client("s3")
+    name = dp.function_name(batch.FUNCTION)
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=name)
+    assert "Concurrency" not in lam.get_function(FunctionName=name)
+    key = f"{batch.PREFIX}lease.json"
+    batch.drop_bytes("turns.csv", HEADER + b"600100,99001B,MINT CHEVRON SNACK BOX,6,5/4/2011 12:30,2.55,15001,United Kingdom\r\n")
+    s3.put_object(Bucket=batch.bucket_name(), Key=key,
+                  Body=json.dumps({"holder": "another-run", "expires": time.time() + 600}).encode())
+    answer = _invoke_loader()
+    assert answer["files"] == [] and "another-run" in answer["skipped"]
+    assert "turns.csv" in batch.files()["incoming"]
+    # Only one writer can create the lease: S3 refuses the second (412 PreconditionFailed).
+    with pytest.raises(s3.exceptions.ClientError) as refused:
+        s3.put_object(Bucket=batch.bucket_name(), Key=key, Body=b"{}", IfNoneMatch="*")
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+    # A lease whose run died (expired) is taken over, and the run releases it at the end.
+    s3.put_object(Bucket=batch.bucket_name(), Key=key,
+                  Body=json.dumps({"holder": "a-crashed-run", "expires": time.time() - 1}).encode())
+    answer = _invoke_loader()
+    assert [f["file"] for f in answer["files"]] == ["turns.csv"] and "skipped" not in answer
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        s3.get_object(Bucket=batch.bucket_name(), Key=key)

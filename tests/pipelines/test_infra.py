@@ -158,3 +158,82 @@ def test_the_stack_runs_the_pipelines(clean):
     assert int(wh.sql("SELECT COUNT(*) AS n FROM firehose_transactions")["n"][0]) == 601
     infra.delete_stack()
     assert teardown.inventory() == {}
+
+
+def test_the_packaged_template_names_each_zip_by_its_content(clean):
+    text = infra.package()
+    for function in infra.FUNCTIONS:
+        key = infra.code_key(function, deploy.package(function))
+        assert f"S3Key: {key}}}" in text and f"lambda/{function}.zip" not in text
+        assert aws.client("s3").head_object(Bucket=infra.code_bucket(), Key=key)["ContentLength"] > 0
+
+
+def test_a_code_change_reaches_the_function_on_a_stack_update(clean, monkeypatch):
+    """Same S3 key, same property: CloudFormation would leave the old code. Content-addressed
+    keys make changed code a changed property, so the update reaches the function."""
+    import base64
+    import hashlib
+    import io
+    import zipfile
+
+    infra.deploy_stack()
+    lam, name = aws.client("lambda"), deploy.function_name("invoice_api")
+    before = lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+    original = deploy.package
+
+    def changed(function: str) -> bytes:
+        code = original(function)
+        if function != "invoice_api":
+            return code
+        buffer = io.BytesIO(code)
+        with zipfile.ZipFile(buffer, "a") as archive:
+            archive.writestr("CHANGED.txt", "a new version")
+        return buffer.getvalue()
+
+    monkeypatch.setattr(deploy, "package", changed)
+    infra.deploy_stack()
+    assert infra.stack_status() == "UPDATE_COMPLETE"
+    after = lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+    assert after != before
+    assert after == base64.b64encode(hashlib.sha256(changed("invoice_api")).digest()).decode()
+    other = deploy.function_name("ingest_api")
+    assert lam.get_function(FunctionName=other)["Configuration"]["CodeSha256"] == base64.b64encode(
+        hashlib.sha256(original("ingest_api")).digest()).decode()
+    infra.delete_stack()
+
+
+def test_the_template_reserves_no_concurrency_and_states_the_clusters_deletion_policy():
+    text = infra.TEMPLATE.read_text()
+    assert "ReservedConcurrentExecutions" not in text
+    warehouse = text.split("\n  Warehouse:\n", 1)[1].split("\n  FirehoseRole:", 1)[0]
+    assert "DeletionPolicy: Delete" in warehouse and "UpdateReplacePolicy: Delete" in warehouse
+    assert text.count(f"Runtime: {registry.LAMBDA_RUNTIME}\n") == len(infra.FUNCTIONS)
+
+
+def test_the_aws_cli_deploys_the_packaged_template(clean, tmp_path):
+    """The README's path: package, `aws cloudformation deploy` (change sets), finish."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ecomlib.pipelines import warehouse
+
+    packaged = tmp_path / "packaged.yaml"
+    step = subprocess.run([sys.executable, "-m", "ecomlib.infra", "package", str(packaged)],
+                          capture_output=True, text=True, timeout=300)
+    assert step.returncode == 0, step.stderr
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": aws.region()}
+    deployed = subprocess.run(
+        [str(Path(sys.executable).with_name("aws")), "--endpoint-url", aws.endpoint_url(), "cloudformation", "deploy",
+         "--template-file", str(packaged), "--stack-name", infra.stack_name(), "--capabilities", "CAPABILITY_NAMED_IAM",
+         "--parameter-overrides", f"VpcId={infra.default_vpc()}", f"CodeBucket={infra.code_bucket()}",
+         f"WarehousePassword={warehouse.new_password()}"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert deployed.returncode == 0, deployed.stderr
+    assert infra.stack_status() == "CREATE_COMPLETE"
+    step = subprocess.run([sys.executable, "-m", "ecomlib.infra", "finish"], capture_output=True, text=True, timeout=300)
+    assert step.returncode == 0, step.stderr
+    assert aws.client("s3").head_object(Bucket=warehouse.bucket_name(), Key="config/jsonpaths.json")
+    infra.delete_stack()

@@ -722,8 +722,8 @@ def test_missing_stream_is_500_naming_the_stream(monkeypatch):
 def test_kinesis_client_is_created_once(monkeypatch):
     made = []
     monkeypatch.setattr(AWS.boto3, "client", lambda *a, **k: made.append((a, k)) or object())
-    first = H.client("kinesis", read_timeout=15)
-    assert H.client("kinesis", read_timeout=15) is first
+    first = H.client("kinesis", **H.KINESIS_CLIENT)
+    assert H.client("kinesis", **H.KINESIS_CLIENT) is first
     AWS.client.cache_clear()
     assert len(made) == 1 and made[0][0] == ("kinesis",)
     assert "endpoint_url" not in made[0][1]
@@ -757,3 +757,47 @@ def test_put_records_shape_is_accepted_by_botocore(monkeypatch):
     assert [r["PartitionKey"] for r in records] == ["700000", "700001", "700002", "700003"]
     rows = [json.loads(line) for r in records for line in r["Data"].decode().splitlines()]
     assert sorted(int(r["RowId"]) for r in rows) == list(range(30))
+
+
+class Context:
+    """A Lambda context whose remaining time is ``remaining_ms`` until ``after_calls``
+    Kinesis calls were made, then ``later_ms``."""
+
+    aws_request_id = "ctx-req"
+
+    def __init__(self, kinesis, remaining_ms: int, later_ms: int = 0, after_calls: int = 0):
+        self.kinesis, self.remaining_ms, self.later_ms, self.after_calls = kinesis, remaining_ms, later_ms, after_calls
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms if len(self.kinesis.calls) < self.after_calls else self.later_ms
+
+
+def test_rows_not_written_before_the_deadline_are_503_to_send_again(monkeypatch):
+    """Near its deadline the function stops calling Kinesis and answers itself (503, the rows
+    to send again) rather than being cut off: the client resends only those, no duplicates."""
+    fake = use(monkeypatch, FakeKinesis(lambda call, e: "ProvisionedThroughputExceededException"
+                                        if e["PartitionKey"] == "700001" else None))
+    rows = invented_rows(12, invoices=3)
+    context = Context(fake, remaining_ms=H.CALL_RESERVE_MS + 500, later_ms=H.CALL_RESERVE_MS - 1, after_calls=1)
+    answer = H.lambda_handler(event(json.dumps(rows)), context)
+    body = json.loads(answer["body"])
+    assert answer["statusCode"] == 503 and len(fake.calls) == 1
+    again = [e for e in body["errors"] if e["reason"].startswith("stream unavailable")]
+    assert {e["RowId"] for e in again} == {r["RowId"] for r in rows if r["InvoiceNo"] == "700001"}
+    assert body["accepted"] == 8
+    # No call at all when there is no time left: every row is to be sent again.
+    fake.calls.clear()
+    answer = H.lambda_handler(event(json.dumps(rows)), Context(fake, H.CALL_RESERVE_MS - 1))
+    body = json.loads(answer["body"])
+    assert answer["statusCode"] == 503 and fake.calls == [] and body["accepted"] == 0
+    assert {e["reason"] for e in body["errors"]} == {"stream unavailable (DeadlineNear): retry later"}
+
+
+def test_a_kinesis_call_fits_in_the_reserve_before_the_deadline():
+    """connect + read timeouts of the one try boto3 makes fit in the reserve, and the
+    function's timeout (registry) leaves time for calls after the reserve."""
+    from ecomlib import registry
+
+    budget_s = H.KINESIS_CLIENT["connect_timeout"] + H.KINESIS_CLIENT["read_timeout"]
+    assert H.KINESIS_CLIENT["max_attempts"] == 1 and budget_s * 1000 < H.CALL_RESERVE_MS
+    assert registry.function("ingest_api").timeout_s * 1000 > 2 * H.CALL_RESERVE_MS

@@ -83,11 +83,19 @@ def test_the_template_declares_each_function_as_the_registry_does(folder):
     function = FUNCTIONS[folder]
     block = _template_block(f'FunctionName: !Sub "${{Prefix}}-{function.name}"')
     assert f"Timeout: {function.timeout_s}\n" in block
+    assert f"Runtime: {registry.LAMBDA_RUNTIME}\n" in block
     assert f"MemorySize: {function.memory_mb}\n" in block
     variables = set(re.findall(r"^          ([A-Z_]+):", block, re.M))
     assert set(function.settings) <= variables
     role = _template_block(f'RoleName: !Sub "${{Prefix}}-{function.name}-role"')
     assert sorted(re.findall(r"Sid: (\w+)", role)) == sorted([registry.LOG_STATEMENT, *function.policy])
+
+
+@pytest.mark.parametrize("folder", [f.folder for p in registry.PIPELINES if p.fed_by == "client" for f in p.functions])
+def test_a_function_behind_the_api_times_out_before_api_gateway(folder):
+    """After 29 s API Gateway answers 504 while the function may still write: the client then
+    resends rows already written. A function that times out sooner always answers itself."""
+    assert FUNCTIONS[folder].timeout_s < registry.API_GATEWAY_TIMEOUT_S
 
 
 @pytest.mark.parametrize("name", PIPELINES)
