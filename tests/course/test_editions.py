@@ -277,8 +277,8 @@ def assert_widgets_render_without_a_kernel(notebook: dict, name: str) -> None:
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] in ("05", "07")], ids=lambda p: p.name[:2])
 def test_the_widgets_of_05_and_07_render_in_static_views(path):
-    """05's lookup box and 07's dashboard (refresh saves their state) show in nbviewer or in
-    JupyterLab without a kernel, as they were at the end of the committed run."""
+    """05's lookup box and 07's dashboard (refresh saves their state) show in static views
+    (nbviewer, an HTML export by nbconvert) as they were at the end of the committed run."""
     notebook = load(path)
     assert_widgets_render_without_a_kernel(notebook, path.name)
     models = notebook["metadata"]["widgets"][WIDGET_STATE]["state"].values()
