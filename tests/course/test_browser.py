@@ -24,7 +24,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from ecomlib import edition
+from ecomlib import edition, portable
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +92,7 @@ class Lab:
              f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}"],
             cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            **portable.detached())
 
     def api(self, path: str, method: str = "GET"):
         request = urllib.request.Request(f"{self.base}{path}", method=method,
@@ -142,11 +141,11 @@ class Lab:
                     self.api(f"/api/kernels/{kernel['id']}", method="DELETE")
             except (urllib.error.URLError, ConnectionError):
                 pass
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            portable.stop_group(self.proc.pid)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                portable.stop_group(self.proc.pid, force=True)
                 self.proc.wait()
         self.log.close()
 
