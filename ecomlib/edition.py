@@ -204,9 +204,11 @@ def execute(notebook: dict, cwd: Path | str, *, timeout: int = 900, allow_errors
 
     node = nbformat.reads(json.dumps(notebook), as_version=4)
     manager = KernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnv())
-    # coalesce_streams: one output per stream, a progress bar saved in its final state
+    # coalesce_streams: one output per stream, a progress bar saved in its final state.
+    # store_widget_state: the widgets' models go into the notebook's metadata, so a saved
+    # notebook shows its widgets (as they were at the end of the run) without a kernel.
     client = NotebookClient(node, km=manager, timeout=timeout, allow_errors=allow_errors, coalesce_streams=True,
-                            resources={"metadata": {"path": str(cwd)}})
+                            store_widget_state=True, resources={"metadata": {"path": str(cwd)}})
     client.execute()
     return json.loads(nbformat.writes(node))
 
@@ -214,7 +216,9 @@ def execute(notebook: dict, cwd: Path | str, *, timeout: int = 900, allow_errors
 def refresh(paths: list[Path | str], log: Callable[[str], None] = print) -> None:
     """Re-execute notebooks in place, as CI's nbval runs them: the test environment of
     conftest.py (a private embedded AWS, stopped afterwards), a fresh kernel per notebook,
-    execution counts 1, 2, 3, ... Commit the result when its outputs changed on purpose."""
+    execution counts 1, 2, 3, ..., and the widgets' state saved in the notebook (05's lookup
+    box and 07's dashboard render in static views). Commit the result when its outputs
+    changed on purpose."""
     home = tempfile.mkdtemp(prefix="ecomlib-refresh-")
     saved, env = dict(os.environ), nbval_environment(home)
     os.environ.clear()

@@ -239,12 +239,52 @@ def test_refresh_runs_a_notebook_in_place_as_nbval_does(tmp_path, monkeypatch):
               "source": text} for n, text in enumerate([
                   "import os, pathlib",
                   "print(os.environ['ECOM_TARGET'], os.environ['ECOM_PREFIX'], 'ECOM_DATASET' in os.environ, os.environ['SOMETHING_ELSE'])",
-                  "print(pathlib.Path.cwd().name, os.environ['ECOM_HOME'] != %r)" % before["ECOM_HOME"]])]
+                  "print(pathlib.Path.cwd().name, os.environ['ECOM_HOME'] != %r)" % before["ECOM_HOME"],
+                  "import ipywidgets\nipywidgets.VBox([ipywidgets.IntSlider(value=7, description='n')])"])]
     path = tmp_path / "nb" / "01_x.ipynb"
     path.parent.mkdir()
     path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     edition.refresh([path], log=lambda message: None)
     done = load(path)
-    assert [c["execution_count"] for c in done["cells"]] == [1, 2, 3]
-    assert [stdout_lines(c) for c in done["cells"]] == [[], ["local ecom False kept"], ["nb True"]]
+    assert [c["execution_count"] for c in done["cells"]] == [1, 2, 3, 4]
+    assert [stdout_lines(c) for c in done["cells"]] == [[], ["local ecom False kept"], ["nb True"], []]
     assert dict(os.environ) == before
+    # the widget's state is saved with the notebook: its view renders without a kernel
+    assert_widgets_render_without_a_kernel(done, path.name)
+    state = done["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert [m["state"]["value"] for m in state.values() if m["model_name"] == "IntSliderModel"] == [7]
+
+
+WIDGET_VIEW, WIDGET_STATE = "application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json"
+
+
+def assert_widgets_render_without_a_kernel(notebook: dict, name: str) -> None:
+    """Every widget shown in an output has its model, and every model it refers to
+    (children, layout, style: ``IPY_MODEL_<id>``), in the notebook's saved widget state."""
+    views = [out["data"][WIDGET_VIEW]["model_id"] for cell in notebook["cells"]
+             for out in cell.get("outputs", []) if WIDGET_VIEW in out.get("data", {})]
+    assert views, f"{name}: no widget in the outputs"
+    state = notebook["metadata"].get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    wanted, seen = list(views), set()
+    while wanted:
+        model = wanted.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        assert model in state, f"{name}: widget model {model} is not in the saved widget state"
+        wanted += re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(state[model]["state"]))
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] in ("05", "07")], ids=lambda p: p.name[:2])
+def test_the_widgets_of_05_and_07_render_in_static_views(path):
+    """05's lookup box and 07's dashboard (refresh saves their state) show in static views
+    (nbviewer, an HTML export by nbconvert) as they were at the end of the committed run."""
+    notebook = load(path)
+    assert_widgets_render_without_a_kernel(notebook, path.name)
+    models = notebook["metadata"]["widgets"][WIDGET_STATE]["state"].values()
+    kinds = {m["model_name"] for m in models}
+    assert ({"TextModel", "ButtonModel", "OutputModel"} if path.name.startswith("05")
+            else {"SelectionRangeSliderModel", "DropdownModel", "OutputModel"}) <= kinds
+    if path.name.startswith("07"):  # the dashboard's figure, drawn by the committed run
+        outputs = [o for m in models if m["model_name"] == "OutputModel" for o in m["state"]["outputs"]]
+        assert any("image/png" in o.get("data", {}) for o in outputs)
