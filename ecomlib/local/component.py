@@ -28,6 +28,11 @@ from typing import Callable
 
 Route = Callable[[dict], "dict | None"]
 
+# Held while moto's state is read or changed: by each AWS request (the server's Serialised)
+# and by the components when they touch moto's backends directly, inside the server process.
+# Here, below every component and the server, so that none of them imports the server.
+MOTO_LOCK = threading.RLock()
+
 
 class Component:
     """Base of the embedded AWS's parts: every hook does nothing unless overridden."""

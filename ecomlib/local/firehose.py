@@ -149,7 +149,7 @@ class Firehose(Component):
     # ---- one round --------------------------------------------------------------------
 
     def _round(self, flush: bool) -> None:
-        from ecomlib.local.server import MOTO_LOCK
+        from ecomlib.local.component import MOTO_LOCK
 
         with MOTO_LOCK:
             streams = _delivery_streams()
@@ -169,7 +169,7 @@ class Firehose(Component):
         """Append the source stream's new records to the delivery stream's buffer."""
         from moto.kinesis.models import kinesis_backends
 
-        from ecomlib.local.server import MOTO_LOCK
+        from ecomlib.local.component import MOTO_LOCK
 
         arn = delivery.source["KinesisStreamARN"]
         region, name = arn.split(":")[3], arn.split("/")[-1]
@@ -202,7 +202,7 @@ class Firehose(Component):
         """Write the buffer as one S3 object (and a manifest for Redshift); move checkpoints."""
         from moto.s3.models import s3_backends
 
-        from ecomlib.local.server import MOTO_LOCK
+        from ecomlib.local.component import MOTO_LOCK
 
         kind, _ = _destination(delivery)
         s3 = _s3_config(delivery)
@@ -306,7 +306,7 @@ def _give_up(bucket: str, prefix: str, manifest_key: str, code: str, error: str)
     """Put the manifest under errors/ with the reason, as Firehose does for failed COPYs."""
     from moto.s3.models import s3_backends
 
-    from ecomlib.local.server import MOTO_LOCK
+    from ecomlib.local.component import MOTO_LOCK
 
     target = f"{prefix}errors/{manifest_key[len(prefix):]}"
     with MOTO_LOCK:
@@ -354,7 +354,7 @@ def _connection_refused(delivery, config: dict, cluster_id: str) -> tuple[str, s
 
     from moto.redshift.models import redshift_backends
 
-    from ecomlib.local.server import MOTO_LOCK
+    from ecomlib.local.component import MOTO_LOCK
     from ecomlib.network import FIREHOSE_CIDRS
 
     region = delivery.delivery_stream_arn.split(":")[3]

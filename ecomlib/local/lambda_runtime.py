@@ -517,7 +517,7 @@ def _save_logs(fn, stream: str, text: str) -> None:
     """Write log lines to CloudWatch Logs, one stream per execution environment (as AWS)."""
     from moto.core.utils import unix_time_millis
 
-    from ecomlib.local.server import MOTO_LOCK
+    from ecomlib.local.component import MOTO_LOCK
 
     now = int(unix_time_millis())
     events = [{"timestamp": now, "message": line} for line in text.splitlines() if line]

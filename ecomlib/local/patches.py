@@ -17,16 +17,13 @@ import bisect
 import inspect
 import json
 import threading
-import weakref
 from itertools import count, islice
-from typing import TYPE_CHECKING, Any, Callable
-
-if TYPE_CHECKING:
-    from ecomlib.local.server import EmbeddedAWS
+from typing import Any, Callable
 
 
-def apply(aws: "EmbeddedAWS") -> None:
-    """Install every patch, the component-backed ones pointing at ``aws``'s components."""
+def apply(aws: Any) -> None:
+    """Install every patch, the component-backed ones pointing at the components of ``aws``
+    (the server's ``EmbeddedAWS``; not imported here, so that this module stays below it)."""
     _patch_kinesis_shard()
     _patch_kinesis_lambda_mapping()
     _patch_dynamodb_query()
@@ -334,13 +331,11 @@ class _TableOrder:
         return self.partitions[hash_key]
 
 
-_ORDERS: "weakref.WeakKeyDictionary[Any, _TableOrder]" = weakref.WeakKeyDictionary()
-
-
 def _dynamodb_order(table) -> _TableOrder:
-    order = _ORDERS.get(table)
+    """The table's sort orders, kept on moto's table object itself (gone with the table)."""
+    order = table.__dict__.get("_ecomlib_order")
     if order is None:
-        order = _ORDERS[table] = _TableOrder()
+        order = table.__dict__["_ecomlib_order"] = _TableOrder()
     return order
 
 
@@ -455,16 +450,14 @@ def _patch_s3_listing() -> None:
     _replace(S3Backend, "list_objects_v2", build)
 
 
-_S3_NAMES: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
-
-
 def _s3_sorted_names(bucket) -> list[str]:
-    """A bucket's key names in order, rebuilt after a key is written or deleted."""
+    """A bucket's key names in order, rebuilt after a key is written or deleted (kept on
+    moto's bucket object itself, gone with the bucket)."""
     store = bucket.keys
     writes = store.__dict__.get("_ecomlib_writes", 0)
-    cached = _S3_NAMES.get(bucket)
+    cached = bucket.__dict__.get("_ecomlib_sorted_names")
     if cached is None or cached[0] is not store or cached[1] != writes:
-        cached = _S3_NAMES[bucket] = (store, writes, sorted(dict.keys(store)))
+        cached = bucket.__dict__["_ecomlib_sorted_names"] = (store, writes, sorted(dict.keys(store)))
     return cached[2]
 
 

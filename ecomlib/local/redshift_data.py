@@ -140,7 +140,7 @@ def _find_cluster(account: str, region: str | None, cluster: str | None,
 
     moto 5.2 has no Redshift Serverless, so any workgroup name is accepted (database dev).
     """
-    from ecomlib.local.server import MOTO_LOCK
+    from ecomlib.local.component import MOTO_LOCK
 
     if workgroup and not cluster:
         return None, DEFAULT_DATABASE
@@ -208,7 +208,7 @@ def _moto_released() -> Iterator[None]:
     back afterwards. Warehouse locks are only ever taken with MOTO_LOCK released, so the
     two can not deadlock (a reset holds MOTO_LOCK and then waits for warehouse locks).
     """
-    from ecomlib.local.server import MOTO_LOCK
+    from ecomlib.local.component import MOTO_LOCK
 
     if not MOTO_LOCK._is_owned():  # noqa: SLF001
         yield
@@ -256,7 +256,7 @@ def authorize_copy(cluster_id: str, spec: CopySpec, db_user: str | None = None) 
     from moto.redshift.models import redshift_backends
 
     from ecomlib.local.redshift_copy.options import role_of
-    from ecomlib.local.server import MOTO_LOCK
+    from ecomlib.local.component import MOTO_LOCK
 
     role = role_of(spec)
     if role is None:

@@ -213,7 +213,7 @@ def _rules() -> list:
     """moto's enabled rules that have a schedule, in every region."""
     from moto.events.models import events_backends
 
-    from ecomlib.local.server import MOTO_LOCK
+    from ecomlib.local.component import MOTO_LOCK
 
     with MOTO_LOCK:
         return [rule for backend in events_backends[DEFAULT_ACCOUNT_ID].values()

@@ -25,14 +25,10 @@ import requests
 
 from ecomlib import portable
 from ecomlib.config import settings
-from ecomlib.local.component import Component
+from ecomlib.local.component import MOTO_LOCK, Component
 
 HOST = "127.0.0.1"
 CONTROL = "/_ecomlib"  # the process's own routes, beside the AWS APIs
-
-# Held while moto's state is read or changed: by each AWS request (see Serialised) and by
-# the gap-fillers when they touch moto's backends directly, inside the server process.
-MOTO_LOCK = threading.RLock()
 
 
 class LocalAWSError(RuntimeError):

@@ -140,7 +140,7 @@ class StreamPollers(Component):
 
     def _round(self, respect_window: bool) -> int:
         """Give every shard of every mapping one batch; returns how many records were handled."""
-        from ecomlib.local.server import MOTO_LOCK
+        from ecomlib.local.component import MOTO_LOCK
 
         handled = 0
         with MOTO_LOCK:
@@ -150,7 +150,7 @@ class StreamPollers(Component):
         return handled
 
     def _poll_shard(self, item: _Shard, respect_window: bool) -> int:
-        from ecomlib.local.server import MOTO_LOCK
+        from ecomlib.local.component import MOTO_LOCK
 
         mapping, shard = item.mapping, item.shard
         key = (mapping.uuid, shard.shard_id)
@@ -274,7 +274,7 @@ def _event(item: _Shard, batch: list, fn) -> dict:
 
 def _dead_letter(item: _Shard, batch: list, result, invoke_count: int) -> None:
     """Describe records given up on to the mapping's on-failure destination (as AWS)."""
-    from ecomlib.local.server import MOTO_LOCK
+    from ecomlib.local.component import MOTO_LOCK
 
     mapping = item.mapping
     destination = ((mapping.destination_config or {}).get("OnFailure") or {}).get("Destination")

@@ -220,3 +220,45 @@ def test_every_package_dependency_is_pinned_for_learners():
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {re.match(r"[A-Za-z0-9_.\-]+", dependency).group(0).lower() for dependency in declared}
     assert names <= set(pins(LEARNER)), names - set(pins(LEARNER))
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Which ecomlib modules each module imports, module by module (inside ``local`` and
+    ``pipelines`` too), anywhere in its code, type-checking imports included.
+    ``from package import submodule`` points at the submodule, not the package."""
+    import ast
+
+    package = REPO / "ecomlib"
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = ("ecomlib",) + path.relative_to(package).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ecomlib"):
+                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                           for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.startswith("ecomlib")]
+            else:
+                continue
+            found.update(t for t in targets if t in modules and t != name)
+    return graph
+
+
+def test_no_import_circles_between_modules():
+    graph = _module_imports()
+    circles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        for target in sorted(graph.get(module, ())):
+            if target == path[0]:
+                circles.append(" -> ".join(path + [target]))
+            elif target not in path and target > path[0]:
+                visit(target, path + [target])
+
+    for module in sorted(graph):
+        visit(module, [module])
+    assert circles == []

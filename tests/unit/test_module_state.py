@@ -24,7 +24,7 @@ STATELESS_CALLS = {"logging.getLogger", "getLogger", "re.compile", "frozenset", 
 
 # Module-level objects that are state on purpose, with the reason.
 DECLARED = {
-    ("server.py", "MOTO_LOCK"): "guards moto's backends, which are module-level in moto itself",
+    ("component.py", "MOTO_LOCK"): "guards moto's backends, which are module-level in moto itself",
 }
 
 MUTATORS = {"append", "appendleft", "extend", "extendleft", "insert", "pop", "popleft", "popitem", "remove",

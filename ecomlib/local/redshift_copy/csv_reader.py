@@ -19,7 +19,7 @@ from ecomlib.local.redshift_copy.sqltext import sql_string
 from ecomlib.local.redshift_sql import Column
 
 if TYPE_CHECKING:
-    from ecomlib.local.redshift_copy.source import Fetched
+    from ecomlib.local.redshift_copy.files import Fetched
 
 _QUOTED = ("delim", "quote", "escape", "nullstr", "compression")  # options DuckDB takes as strings
 

@@ -22,7 +22,7 @@ from ecomlib.local.redshift_copy.sqltext import ident, sql_string
 from ecomlib.local.redshift_sql import Column, WarehouseError
 
 if TYPE_CHECKING:
-    from ecomlib.local.redshift_copy.source import CopyFile, Fetched
+    from ecomlib.local.redshift_copy.files import CopyFile, Fetched
 
 
 # ======================================================================================

@@ -15,7 +15,7 @@ from ecomlib.local.redshift_copy.sqltext import ident, sql_string
 from ecomlib.local.redshift_sql import Column, WarehouseError
 
 if TYPE_CHECKING:
-    from ecomlib.local.redshift_copy.source import Fetched
+    from ecomlib.local.redshift_copy.files import Fetched
 
 
 def parquet_source(con, spec: CopySpec, fetched: Fetched, targets: list[Column]) -> tuple[str, list[str]]:

@@ -24,10 +24,10 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ecomlib.local.redshift_copy.files import CopyFile, Fetched
 from ecomlib.local.redshift_copy.json_reader import not_one_object_per_line, parse_jsonpaths
 from ecomlib.local.redshift_copy.options import CopySpec
 from ecomlib.local.redshift_sql import WarehouseError
@@ -73,26 +73,6 @@ def remove_leftover_workdirs() -> None:
     for root in (Path("/dev/shm"), settings().home / "warehouse"):
         for leftover in root.glob(f"ecomlib-copy-{os.getpid()}-*"):
             shutil.rmtree(leftover, ignore_errors=True)
-
-
-@dataclass
-class CopyFile:
-    """One S3 object, decompressed into a local file of its own, or into bytes
-    ``span`` of a file shared with the COPY's other JSON Lines objects."""
-
-    url: str  # s3://bucket/key it came from
-    path: Path  # local copy (decompressed)
-    json_format: str = "newline_delimited"  # or "unstructured" (objects not one per line)
-    span: tuple[int, int] | None = None  # (start, end) in a shared file
-
-
-@dataclass
-class Fetched:
-    """A COPY's objects in local files, and its JSONPaths (one list of steps per column)."""
-
-    files: list[CopyFile]
-    jsonpaths: list[list[str | int]] | None = None
-    size: int = 0  # bytes read from S3
 
 
 # ======================================================================================
@@ -175,7 +155,7 @@ def _read_prefix(backend, source: str) -> list[tuple[str, bytes]]:
 def fetch(spec: CopySpec, folder: Path) -> Fetched:
     """Read the COPY's objects from moto (under MOTO_LOCK), then write them to local files
     in ``folder`` (the caller should not hold MOTO_LOCK: writing takes a while)."""
-    from ecomlib.local.server import MOTO_LOCK
+    from ecomlib.local.component import MOTO_LOCK
 
     began = time.monotonic()
     jsonpaths_bytes = None
