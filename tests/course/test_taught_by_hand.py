@@ -33,8 +33,12 @@ TAUGHT = {
     "s3.create_bucket": "03_stream_to_raw_storage",
     "sqs.create_queue": "03_stream_to_raw_storage",
     "lam.create_event_source_mapping": "03_stream_to_raw_storage",
+    "ec2.create_security_group": "06_warehouse",
+    "ec2.authorize_security_group_ingress": "06_warehouse",
+    "redshift.create_cluster": "06_warehouse",
+    "firehose.create_delivery_stream": "06_warehouse",
 }
-BY_HAND = ("00_welcome", "02_connect_and_buffer", "03_stream_to_raw_storage", "07_dashboards")
+BY_HAND = ("00_welcome", "02_connect_and_buffer", "03_stream_to_raw_storage", "06_warehouse", "07_dashboards")
 
 CREATES = re.compile(r"\b(deploy|deploy_all|deploy_function|deploy_stage|ensure_[a-z_]+|add_lambda_route|create_[a-z_]+|"
                      r"put_role_policy|put_method|put_integration|add_permission|put_retention_policy|put_rule|"
