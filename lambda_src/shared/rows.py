@@ -26,7 +26,9 @@ MAX_ID_CHARS = 20  # InvoiceNo and StockCode (also the partition key: Kinesis al
 MAX_ROW_ID_CHARS = 64
 MAX_ABS_QUANTITY = 2**63 - 1  # fits an int64 downstream
 MAX_ABS_PRICE = Decimal(1_000_000_000)
-MAX_PRICE_DECIMALS = 20  # the data has at most 3; more digits are kept exactly as sent
+# The warehouse's unit_price is DECIMAL(10,3) and Redshift's COPY silently cuts extra digits,
+# while DynamoDB keeps them: refuse more, so that both stores hold the same price.
+MAX_PRICE_DECIMALS = 3  # the data has at most 3
 YEARS = (2000, 2100)
 
 # The one field list: every row written to the stream has these keys, in this order.
@@ -143,7 +145,7 @@ def _price(value: Any) -> Decimal:
         raise _Invalid("UnitPrice must be a finite number")
     if abs(value) >= MAX_ABS_PRICE:
         raise _Invalid("UnitPrice is out of range")
-    if value.as_tuple().exponent < -MAX_PRICE_DECIMALS:  # keeps the written text short
+    if value.normalize().as_tuple().exponent < -MAX_PRICE_DECIMALS:  # 2.5000 is 2.5
         raise _Invalid(f"UnitPrice has more than {MAX_PRICE_DECIMALS} decimal places")
     return value
 

@@ -220,7 +220,7 @@ GOOD = [
     ({"UnitPrice": 3}, "UnitPrice", Decimal(3)),
     ({"UnitPrice": 2.55}, "UnitPrice", Decimal("2.55")),  # a Python float: its shortest text
     ({"UnitPrice": Decimal("0.001")}, "UnitPrice", Decimal("0.001")),
-    ({"UnitPrice": Decimal("1.23456")}, "UnitPrice", Decimal("1.23456")),  # kept as sent
+    ({"UnitPrice": Decimal("1.2340")}, "UnitPrice", Decimal("1.2340")),  # kept as sent (3 decimals that count)
     ({"InvoiceDate": "2011-05-04T12:30"}, "InvoiceDate", "2011-05-04T12:30:00"),
     ({"InvoiceDate": "2011-05-04 12:30:15"}, "InvoiceDate", "2011-05-04T12:30:15"),
     ({"InvoiceDate": "5/4/2011 8:05"}, "InvoiceDate", "2011-05-04T08:05:00"),
@@ -284,7 +284,8 @@ BAD = [
     (row(UnitPrice=False), "UnitPrice must be a number, got false"),
     (row(UnitPrice=float("inf")), "UnitPrice must be a finite number"),
     (row(UnitPrice=Decimal("1e12")), "UnitPrice is out of range"),
-    (row(UnitPrice=Decimal("1e-30")), "UnitPrice has more than 20 decimal places"),
+    (row(UnitPrice=Decimal("1e-30")), "UnitPrice has more than 3 decimal places"),
+    (row(UnitPrice=Decimal("2.5559")), "UnitPrice has more than 3 decimal places"),
     (row(InvoiceDate="yesterday"),
      "InvoiceDate must look like YYYY-MM-DDTHH:MM:SS or M/D/YYYY H:MM, got 'yesterday'"),
     (row(InvoiceDate="2011-05-04"),

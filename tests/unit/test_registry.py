@@ -126,3 +126,16 @@ def test_an_incomplete_declaration_is_caught():
                 test("broken")
         finally:
             del PIPELINES["broken"]
+
+
+def test_the_api_refuses_more_price_decimals_than_the_warehouse_keeps():
+    """COPY cuts extra decimals silently while DynamoDB keeps them: the ingest function's
+    limit must be the warehouse column's scale, so both stores hold the same price."""
+    import re
+
+    from ecomlib.deploy import load_shared
+    from ecomlib.pipelines import warehouse
+
+    source = Path(warehouse.__file__).read_text()
+    scale = int(re.search(r"unit_price\s+DECIMAL\(\d+,\s*(\d+)\)", source).group(1))
+    assert load_shared("rows").MAX_PRICE_DECIMALS == scale
