@@ -119,6 +119,13 @@ def deploy(expression: str = DEFAULT_SCHEDULE, chunk_bytes: int = 8 * 1024 * 102
     """Bucket, tables, warehouse, roles, the loader (runs take turns by a lease) and its schedule;
     returns the rule's ARN. ``chunk_bytes`` and ``max_chunks_per_run`` bound the work of
     one run (to watch a big file spread over several runs)."""
+    function_arn = deploy_loader(chunk_bytes, max_chunks_per_run)
+    return ensure_schedule(function_arn, expression, enabled)
+
+
+def deploy_loader(chunk_bytes: int = 8 * 1024 * 1024, max_chunks_per_run: int | None = None) -> str:
+    """Everything of ``deploy`` but the schedule: bucket, tables, warehouse, roles and the
+    loader; returns the function's ARN (notebook 08 makes the schedule by hand)."""
     bucket_arn = dp.ensure_bucket(bucket_name())
     table_arns = dynamodb.ensure_tables()
     warehouse_pipeline.ensure_cluster()
@@ -140,7 +147,7 @@ def deploy(expression: str = DEFAULT_SCHEDULE, chunk_bytes: int = 8 * 1024 * 102
     # One run at a time, without reserved concurrency (refused on a new account, whose
     # quota of 10 is all kept unreserved): each run takes a lease in S3 first (see
     # lambda_src/shared/lease.py); a run that finds it held ends at once.
-    return ensure_schedule(function_arn, expression, enabled)
+    return function_arn
 
 
 # ---- files ------------------------------------------------------------------------------

@@ -37,8 +37,11 @@ TAUGHT = {
     "ec2.authorize_security_group_ingress": "06_warehouse",
     "redshift.create_cluster": "06_warehouse",
     "firehose.create_delivery_stream": "06_warehouse",
+    "events.put_rule": "08_batch_vs_stream",
+    "events.put_targets": "08_batch_vs_stream",
 }
-BY_HAND = ("00_welcome", "02_connect_and_buffer", "03_stream_to_raw_storage", "06_warehouse", "07_dashboards")
+BY_HAND = ("00_welcome", "02_connect_and_buffer", "03_stream_to_raw_storage", "06_warehouse", "07_dashboards",
+           "08_batch_vs_stream", "09_going_to_production")
 
 CREATES = re.compile(r"\b(deploy|deploy_all|deploy_function|deploy_stage|ensure_[a-z_]+|add_lambda_route|create_[a-z_]+|"
                      r"put_role_policy|put_method|put_integration|add_permission|put_retention_policy|put_rule|"

@@ -105,5 +105,7 @@ def test_a_listing_page_costs_the_same_first_or_last():
                           timeout=300, check=True)
     costs = json.loads(done.stdout)
     (small_total, small_page), (large_total, large_page) = costs["2000"], costs["20000"]
-    assert large_page < 1.5 * small_page, costs
+    # within 2x (moto's own listing was 10-20x worse per key at 10x the keys); CPU time of a
+    # child process still varies on a loaded machine
+    assert large_page < 2 * small_page, costs
     assert large_total < 2 * small_total, costs
