@@ -43,6 +43,7 @@ def apply(aws: Any) -> None:
     _patch_ec2_security_group_in_use()
     _patch_redshift_cluster_states()
     _patch_firehose_states(aws.firehose)
+    _patch_duplicate_names()
 
 
 def _replace(owner: type, name: str, build: Callable[[Any], Any]) -> None:
@@ -1239,3 +1240,49 @@ def _patch_firehose_states(firehose) -> None:
 
     _replace(FirehoseBackend, "create_delivery_stream", build_create)
     _replace(FirehoseBackend, "describe_delivery_stream", build_describe)
+
+
+def _patch_duplicate_names() -> None:
+    """A permission's statement id and a REST API resource's path part are unique.
+
+    AWS: AddPermission with a ``StatementId`` the function's policy already has is refused
+    with ResourceConflictException ("The statement id (...) provided already exists. Please
+    provide a new statement id, or remove the existing statement."); CreateResource with a
+    ``pathPart`` its parent already has is refused with ConflictException ("Another resource
+    with the same parent already has this name: ..."). moto 5.2 adds a second statement and a
+    second resource, so a re-run cell that should fail went on with a broken policy.
+    """
+    from moto.apigateway.exceptions import ConflictException as ApiConflict
+    from moto.apigateway.models import APIGatewayBackend
+    from moto.awslambda.exceptions import LambdaClientError
+    from moto.awslambda.models import LambdaBackend
+
+    class StatementExists(LambdaClientError):
+        code = 409
+
+        def __init__(self, sid: str) -> None:
+            super().__init__("ResourceConflictException", f"The statement id ({sid}) provided already exists. "
+                             "Please provide a new statement id, or remove the existing statement.")
+
+    def build_add_permission(original):
+        def add_permission(self, function_name, qualifier, raw):
+            sid = json.loads(raw).get("StatementId")
+            fn = self.get_function(function_name, qualifier)
+            if sid and any(statement.get("Sid") == sid for statement in fn.policy.statements):
+                raise StatementExists(sid)
+            return original(self, function_name, qualifier, raw)
+        return add_permission
+
+    def build_create_resource(original):
+        def create_resource(self, function_id, parent_resource_id, path_part):
+            if path_part:
+                api = self.get_rest_api(function_id)
+                if any(r.parent_id == parent_resource_id and r.path_part == path_part
+                       for r in api.resources.values()):
+                    raise ApiConflict(f"Another resource with the same parent already has this name: {path_part}")
+            return original(self, function_id, parent_resource_id, path_part)
+        return create_resource
+
+    _replace(LambdaBackend, "add_permission", build_add_permission)
+    _replace(APIGatewayBackend, "create_resource", build_create_resource)
+
