@@ -33,8 +33,10 @@ TAUGHT = {
     "s3.create_bucket": "03_stream_to_raw_storage",
     "sqs.create_queue": "03_stream_to_raw_storage",
     "lam.create_event_source_mapping": "03_stream_to_raw_storage",
+    "ddb.create_table": "04_stream_to_dynamodb",
 }
-BY_HAND = ("00_welcome", "02_connect_and_buffer", "03_stream_to_raw_storage", "07_dashboards")
+BY_HAND = ("00_welcome", "02_connect_and_buffer", "03_stream_to_raw_storage", "04_stream_to_dynamodb",
+           "05_visualization_api", "07_dashboards")
 
 CREATES = re.compile(r"\b(deploy|deploy_all|deploy_function|deploy_stage|ensure_[a-z_]+|add_lambda_route|create_[a-z_]+|"
                      r"put_role_policy|put_method|put_integration|add_permission|put_retention_policy|put_rule|"
