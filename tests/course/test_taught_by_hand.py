@@ -33,6 +33,7 @@ TAUGHT = {
     "s3.create_bucket": "03_stream_to_raw_storage",
     "sqs.create_queue": "03_stream_to_raw_storage",
     "lam.create_event_source_mapping": "03_stream_to_raw_storage",
+    "ddb.create_table": "04_stream_to_dynamodb",
     "ec2.create_security_group": "06_warehouse",
     "ec2.authorize_security_group_ingress": "06_warehouse",
     "redshift.create_cluster": "06_warehouse",
@@ -40,8 +41,9 @@ TAUGHT = {
     "events.put_rule": "08_batch_vs_stream",
     "events.put_targets": "08_batch_vs_stream",
 }
-BY_HAND = ("00_welcome", "02_connect_and_buffer", "03_stream_to_raw_storage", "06_warehouse", "07_dashboards",
-           "08_batch_vs_stream", "09_going_to_production")
+# Every notebook from 02 on builds its resources by hand where they first appear, with an exercise that builds.
+BY_HAND = ("00_welcome", "02_connect_and_buffer", "03_stream_to_raw_storage", "04_stream_to_dynamodb",
+           "05_visualization_api", "06_warehouse", "07_dashboards", "08_batch_vs_stream", "09_going_to_production")
 
 CREATES = re.compile(r"\b(deploy|deploy_all|deploy_function|deploy_stage|ensure_[a-z_]+|add_lambda_route|create_[a-z_]+|"
                      r"put_role_policy|put_method|put_integration|add_permission|put_retention_policy|put_rule|"
