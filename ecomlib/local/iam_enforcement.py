@@ -14,8 +14,8 @@ AssumeRole, as AWS does). When enforcement is on (``POST /_ecomlib/iam``
 ``{"enforce": true}``, off by default), a request signed with role credentials is checked
 against the role's policies: in S3 action *and* resource (moto's own check); elsewhere
 the action only, whatever resource a statement names, because that is all moto can
-compare. Requests with the course's fake administrator credentials (notebooks, the CLI)
-are always allowed: they stand for the account owner. The gap-fillers that read moto's
+compare. Requests with the embedded AWS's own credentials (notebooks, the CLI: see
+``auth``) are always allowed: they stand for the account owner. The gap-fillers that read moto's
 state in-process (stream pollers, Firehose, the warehouse's COPY) are not checked.
 """
 
@@ -33,7 +33,7 @@ from ecomlib.local.component import Component, Route
 
 log = logging.getLogger("ecomlib.iam")
 
-ADMIN_ACCESS_KEY = "testing"  # ecomlib.aws.FAKE_CREDENTIALS: the account owner
+CREDENTIALS_SECONDS = 43_200  # how long a function's role credentials last (STS's maximum)
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
@@ -74,17 +74,18 @@ class IamEnforcement(Component):
         from moto.core.exceptions import JsonRESTError
         from moto.iam.access_control import IAMPolicy, IAMRequest, PermissionResult
 
+        from ecomlib.local.auth import current_caller
+
         if not self.enforced:
             return
-        key = _access_key(response.headers, response.uri)
-        if key is None or key == ADMIN_ACCESS_KEY:
+        caller = current_caller()
+        if caller is None or caller.is_owner:
             return
         parsed = urlparse(response.uri)
         path = parsed.path + ("?" + parsed.query if parsed.query else "")
         request = iam_request_cls(account_id=response.current_account, method=response.method, path=path,
                                   data=response.data, body=response.raw_body, headers=response.headers,
                                   action=response._get_action())  # noqa: SLF001
-        request.check_signature()
         if iam_request_cls is not IAMRequest:  # S3: moto checks the resource too
             request.check_action_permitted(resource)
             return
@@ -113,8 +114,8 @@ def role_credentials(role_arn: str, session_name: str, region: str) -> dict[str,
     try:
         assumed = sts_backends[account]["global"].assume_role(
             region_name=region, role_session_name=session_name[:64], role_arn=role_arn,
-            policy="", duration=43_200, external_id="")
-    except Exception:  # noqa: BLE001  (no such role: the function keeps the fake keys)
+            policy="", duration=CREDENTIALS_SECONDS, external_id="")
+    except Exception:  # noqa: BLE001  (no such role: the function gets no credentials)
         log.warning("could not assume %s", role_arn)
         return None
     return {"AWS_ACCESS_KEY_ID": assumed.access_key_id, "AWS_SECRET_ACCESS_KEY": assumed.secret_access_key,
