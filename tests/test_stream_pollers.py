@@ -10,7 +10,7 @@ import pytest
 
 from ecomlib import aws
 from ecomlib.local import server
-from test_lambda_runtime import role_arn, zipped
+from test_lambda_runtime import create_function, role_arn, zipped
 
 # Records every batch it gets in S3 (one object per invocation), fails on request:
 #  "poison"   -> raises for any batch holding it
@@ -59,9 +59,9 @@ def pipeline():
     s3.create_bucket(Bucket="ecom-test-esm")
     queue_url = sqs.create_queue(QueueName="ecom-test-esm-dlq")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    lam.create_function(FunctionName="ecom-test-esm", Runtime="python3.11", Role=role_arn(),
-                        Handler="handler.lambda_handler", Code={"ZipFile": zipped(HANDLER)}, Timeout=30,
-                        Environment={"Variables": {"BUCKET": "ecom-test-esm"}})
+    create_function(FunctionName="ecom-test-esm", Runtime="python3.11", Role=role_arn(),
+                    Handler="handler.lambda_handler", Code={"ZipFile": zipped(HANDLER)}, Timeout=30,
+                    Environment={"Variables": {"BUCKET": "ecom-test-esm"}})
     mappings = []
 
     class Pipeline:
