@@ -64,7 +64,7 @@ def zipped(code: str) -> bytes:
 # What the test functions' code calls (IAM is enforced: a call its role does not allow fails).
 TEST_ROLE_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["kinesis:ListStreams"], "Resource": "*"},
-    {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::ecom-test-*/*"}]}
+    {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": "arn:aws:s3:::ecom-test-*/*"}]}
 
 
 def role_arn() -> str:
