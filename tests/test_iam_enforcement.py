@@ -269,3 +269,52 @@ def _ok(call) -> bool:
         return True
     except ClientError:
         return False
+
+
+# ---- the evaluation itself (AWS's policy evaluation logic) ----------------------------------
+
+
+def test_policy_evaluation_rules():
+    from ecomlib.local.iam_enforcement import evaluate
+
+    bucket = "arn:aws:s3:::ecom-b"
+    listing = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket,
+               "Condition": {"StringLike": {"s3:prefix": ["batch/*"]}}}
+    assert evaluate([{"Statement": [listing]}], "s3:ListBucket", bucket, {"s3:prefix": ["batch/2024"]}) == "allow"
+    assert evaluate([{"Statement": [listing]}], "s3:ListBucket", bucket, {"s3:prefix": ["raw/"]}) == "implicit"
+    assert evaluate([{"Statement": [listing]}], "s3:ListBucket", bucket, {}) == "implicit"  # no prefix: no match
+    # actions match case-insensitively with wildcards; resources case-sensitively
+    star = {"Statement": {"Effect": "Allow", "Action": "Kinesis:Put*", "Resource": "arn:aws:kinesis:*:*:stream/ecom-*"}}
+    assert evaluate([star], "kinesis:PutRecords", "arn:aws:kinesis:us-east-1:1:stream/ecom-x", {}) == "allow"
+    assert evaluate([star], "kinesis:PutRecords", "arn:aws:kinesis:us-east-1:1:stream/ECOM-x", {}) == "implicit"
+    assert evaluate([star], "kinesis:GetRecords", "arn:aws:kinesis:us-east-1:1:stream/ecom-x", {}) == "implicit"
+    # an explicit deny in any policy wins; NotAction / NotResource
+    deny = {"Statement": [{"Effect": "Deny", "NotAction": "s3:GetObject", "Resource": "*"}]}
+    assert evaluate([star, deny], "kinesis:PutRecords", "arn:aws:kinesis:us-east-1:1:stream/ecom-x", {}) == "deny"
+    assert evaluate([{"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "NotResource": f"{bucket}/secret/*"}]}],
+                    "s3:GetObject", f"{bucket}/secret/a", {}) == "implicit"
+    # policy variables, IfExists, Null, negated operators on a missing key
+    own = {"Statement": [{"Effect": "Allow", "Action": "redshift-data:DescribeStatement", "Resource": "*",
+                          "Condition": {"StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}}}]}
+    me = {"aws:userid": ["AROA1:fn"]}
+    assert evaluate([own], "redshift-data:DescribeStatement", "*",
+                    {**me, "redshift-data:statement-owner-iam-userid": ["AROA1:fn"]}) == "allow"
+    assert evaluate([own], "redshift-data:DescribeStatement", "*",
+                    {**me, "redshift-data:statement-owner-iam-userid": ["AROA2:other"]}) == "implicit"
+    assert evaluate([own], "redshift-data:DescribeStatement", "*", me) == "implicit"
+
+    def allowed_with(condition: dict, context: dict) -> bool:
+        policy = {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": condition}]}
+        return evaluate([policy], "s3:GetObject", "x", context) == "allow"
+
+    assert allowed_with({"StringEqualsIfExists": {"aws:SourceAccount": "1"}}, {})
+    assert not allowed_with({"StringEquals": {"aws:SourceAccount": "1"}}, {})
+    assert allowed_with({"StringNotEquals": {"aws:SourceAccount": "1"}}, {})
+    assert allowed_with({"Null": {"aws:SourceArn": "true"}}, {})
+    assert not allowed_with({"Null": {"aws:SourceArn": "true"}}, {"aws:SourceArn": ["arn:aws:events:r:1:rule/x"]})
+    assert allowed_with({"ArnLike": {"aws:SourceArn": "arn:aws:events:*:1:rule/ecom-*"}},
+                        {"aws:SourceArn": ["arn:aws:events:us-east-1:1:rule/ecom-batch"]})
+    assert not allowed_with({"ForAnyValue:StringLike": {"k": ["a*"]}}, {"k": ["b", "c"]})
+    assert allowed_with({"ForAnyValue:StringLike": {"k": ["a*"]}}, {"k": ["b", "ab"]})
+    assert not allowed_with({"ForAllValues:StringLike": {"k": ["a*"]}}, {"k": ["b", "ab"]})
+    assert not allowed_with({"UnknownOperator": {"k": "v"}}, {"k": ["v"]})  # never more lenient

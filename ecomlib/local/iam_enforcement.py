@@ -20,8 +20,10 @@ signed with an STS session of a role (``auth.current_caller()``) is checked agai
 role's inline and attached policies as they were :func:`aws_time.seconds`
 ("iam_propagation") ago, by action, by every resource the request names
 (:func:`resources`: the ARN formats of AWS's Service Authorization Reference for the
-actions the course uses) and by the condition keys the course uses (``s3:prefix``,
-``redshift-data:statement-owner-iam-userid`` with ``${aws:userid}``, ``aws:SourceArn``...).
+actions the course uses) and by the condition keys the course's identity policies use
+(``s3:prefix``, ``redshift-data:statement-owner-iam-userid`` with ``${aws:userid}``; the
+``aws:SourceArn`` of a function's resource policy is checked by the scheduler when
+EventBridge invokes it).
 The account owner's credentials (the learner's own) may do everything. The gap-fillers
 that read moto's state in-process (stream pollers, Firehose, the warehouse's COPY) are
 not checked here.
