@@ -227,3 +227,17 @@ def test_functions_get_their_role_credentials_never_the_learner_keys():
     finally:
         lam.delete_function(FunctionName="ecom-whoami")
         iam.delete_role(RoleName="ecom-whoami-role")
+
+
+def test_presigned_urls_work_until_they_expire(two_learners):
+    alice = two_learners["alice"]
+    s3 = client(alice, "s3", config=Config(signature_version="s3v4", retries={"max_attempts": 1}))  # SigV4 URLs
+    s3.create_bucket(Bucket="alice-shared")
+    s3.put_object(Bucket="alice-shared", Key="shared.txt", Body=b"hello")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "alice-shared", "Key": "shared.txt"}, ExpiresIn=60)
+    assert requests.get(url, timeout=10).content == b"hello"
+    assert requests.get(url.replace("shared.txt", "other.txt"), timeout=10).status_code == 403  # signed for one key
+    soon = s3.generate_presigned_url("get_object", Params={"Bucket": "alice-shared", "Key": "shared.txt"}, ExpiresIn=1)
+    time.sleep(2)
+    expired = requests.get(soon, timeout=10)
+    assert expired.status_code == 403 and b"<Message>Request has expired</Message>" in expired.content
