@@ -48,8 +48,8 @@ _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 # How far a request's X-Amz-Date may be from the server's clock. AWS (IAM user guide,
 # "Elements of an AWS API request signature"): "a request must reach AWS within five
 # minutes of the time stamp in the request"; S3 allows 15 minutes (RequestTimeTooSkewed).
-SKEW = dt.timedelta(minutes=5)
-S3_SKEW = dt.timedelta(minutes=15)
+SKEW_MINUTES = 5
+S3_SKEW_MINUTES = 15
 
 
 # ---- the credentials file ----------------------------------------------------------------
@@ -233,14 +233,6 @@ class Caller:
         return self.role_arn is None
 
 
-CURRENT = threading.local()  # .caller: who signed the request this thread is answering
-
-
-def current_caller() -> Caller | None:
-    """The caller of the request being answered on this thread (None outside a request)."""
-    return getattr(CURRENT, "caller", None)
-
-
 _AUTH = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]+)")
 
 
@@ -252,6 +244,14 @@ class Authenticator:
         self.owner_secret = credentials["aws_secret_access_key"]
         self._sessions: dict[str, object] = {}  # access key -> moto AssumedRole (a cache)
         self._lock = threading.Lock()
+        self._current = threading.local()  # .caller: who signed the request this thread answers
+
+    def caller(self) -> Caller | None:
+        """The caller of the request being answered on this thread (None outside a request)."""
+        return getattr(self._current, "caller", None)
+
+    def set_caller(self, caller: Caller | None) -> None:
+        self._current.caller = caller
 
     def forget_sessions(self) -> None:
         """After a reset: moto's STS sessions are gone, so must their cached keys be."""
@@ -325,7 +325,7 @@ class Authenticator:
             if now > signed_at + dt.timedelta(seconds=expires):
                 raise _refused("presign_expired", service, f"{stamp} is now earlier than {_stamp(now - dt.timedelta(seconds=expires))}")
         else:
-            window = S3_SKEW if service == "s3" else SKEW
+            window = dt.timedelta(minutes=S3_SKEW_MINUTES if service == "s3" else SKEW_MINUTES)
             if signed_at < now - window:
                 minutes = int(window.total_seconds() // 60)
                 raise _refused("stale", service, f"{stamp} is now earlier than {_stamp(now - window)} "

@@ -16,7 +16,7 @@ whose condition is not met counts as a Deny.
 
 Here, on by default (``POST /_ecomlib/iam {"enforce": false}`` or
 ``security.enforce_iam(False)`` switches it off where a test needs leniency): a request
-signed with an STS session of a role (``auth.current_caller()``) is checked against the
+signed with an STS session of a role (``Authenticator.caller()``) is checked against the
 role's inline and attached policies as they were :func:`aws_time.seconds`
 ("iam_propagation") ago, by action, by every resource the request names
 (:func:`resources`: the ARN formats of AWS's Service Authorization Reference for the
@@ -54,7 +54,8 @@ class IamEnforcement(Component):
 
     name = "iam"
 
-    def __init__(self) -> None:
+    def __init__(self, authenticator=None) -> None:
+        self.authenticator = authenticator  # who signed the request being answered (``auth``)
         self.enforced = True
         self._lock = threading.Lock()
         # role name -> (documents before the pending changes, [(monotonic time a change takes
@@ -128,11 +129,9 @@ class IamEnforcement(Component):
         credentials; raises AWS's AccessDenied error when the role does not allow it."""
         from moto.iam.access_control import IAMRequest
 
-        from ecomlib.local.auth import current_caller
-
-        if not self.enforced:
+        if not self.enforced or self.authenticator is None:
             return
-        caller = current_caller()
+        caller = self.authenticator.caller()
         if caller is None or caller.is_owner:
             return
         session = caller.session

@@ -474,14 +474,12 @@ def _patch_statement_owners(iam) -> None:
     """
     from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse as Response
 
-    from ecomlib.local.auth import current_caller
-
     for name in ("execute_statement", "batch_execute_statement"):
         answer = Response.__dict__[name]
 
         def method(self, _answer=answer):
             status, headers, body = _answer(self)
-            caller = current_caller()
+            caller = iam.authenticator.caller() if iam.authenticator is not None else None
             if caller is not None and caller.session is not None and status == 200:
                 iam.statement_owners[json.loads(body)["Id"]] = caller.session.user_id
             return status, headers, body

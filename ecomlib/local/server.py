@@ -151,24 +151,13 @@ def _healthy(endpoint: str) -> bool:
         return False
 
 
-_credentials_cache: dict[Path, tuple[int, dict]] = {}
-
-
 def credentials() -> dict[str, str]:
     """The credentials of the embedded AWS of this ECOM_HOME (``aws_access_key_id``,
     ``aws_secret_access_key``), made when it started; readable by its user only."""
-    path = settings().home / auth.CREDENTIALS_FILE
-    try:
-        stamp = path.stat().st_mtime_ns
-    except FileNotFoundError:
-        raise LocalAWSError("the embedded AWS has no credentials yet: it is not running") from None
-    cached = _credentials_cache.get(path)
-    if cached and cached[0] == stamp:
-        return cached[1]
     found = auth.read_credentials(settings().home)
     if not found:
-        raise LocalAWSError(f"cannot read the embedded AWS's credentials ({auth.CREDENTIALS_FILE})")
-    _credentials_cache[path] = (stamp, found)
+        raise LocalAWSError(f"the embedded AWS's credentials ({auth.CREDENTIALS_FILE}) cannot be read: "
+                            "it is not running, or was started by another user")
     return found
 
 
@@ -266,7 +255,7 @@ class EmbeddedAWS:
         from ecomlib.local.stream_pollers import StreamPollers
 
         self.authenticator = authenticator  # who signed each request (checked before moto sees it)
-        self.iam = IamEnforcement()  # checks role-signed calls against their roles' policies
+        self.iam = IamEnforcement(authenticator)  # checks role-signed calls against their roles' policies
         self.lambda_runtime = LambdaRuntime()  # runs deployed function code
         self.api_front = ApiFront(self.lambda_runtime)  # serves deployed API Gateway stages
         self.stream_pollers = StreamPollers(self.lambda_runtime)  # Kinesis -> Lambda event source mappings
@@ -363,14 +352,15 @@ class Serialised:
                 # Build the whole response inside the lock: moto may compute it lazily.
                 return list(self.app(environ, start_response))
         finally:
-            auth.CURRENT.caller = None
+            if self.authenticator is not None:
+                self.authenticator.set_caller(None)
 
     def authenticate(self, environ: dict) -> tuple[str, list, bytes] | None:
         """Check the request's signature; None when it is good (the caller is then
-        ``auth.current_caller()`` for this thread), else AWS's refusal to send."""
-        auth.CURRENT.caller = None
+        ``authenticator.caller()`` on this thread), else AWS's refusal to send."""
         if self.authenticator is None:
             return None
+        self.authenticator.set_caller(None)
         import io
         import uuid
 
@@ -393,7 +383,7 @@ class Serialised:
             logging.getLogger("ecomlib.auth").info("refused %s %s: %s", environ.get("REQUEST_METHOD"), raw_path,
                                                    refused.kind)
             return auth.error_response(refused.kind, protocol, refused.detail, service, str(uuid.uuid4()))
-        auth.CURRENT.caller = caller
+        self.authenticator.set_caller(caller)
         return None
 
     def control(self, environ: dict, start_response: Callable, route: str) -> list[bytes]:
