@@ -1,5 +1,5 @@
-"""Command line: ``python -m ecomlib local start|status|stop|reset``, ``demo``, ``bench``, ``teardown``,
-``doctor``, ``edition student|answers|refresh``."""
+"""Command line: ``python -m ecomlib local start|status|stop|reset|credentials``, ``demo``, ``bench``,
+``teardown``, ``doctor``, ``edition student|answers|refresh``."""
 
 from __future__ import annotations
 
@@ -33,7 +33,54 @@ def _local(args: argparse.Namespace) -> int:
         server.reset()
         print("reset: every resource in the embedded AWS is gone")
         return 0
+    if args.action == "credentials":
+        return _credentials(args.profile)
     raise AssertionError(args.action)
+
+
+def _credentials(profile: str | None) -> int:
+    """Give other tools (the AWS CLI, another SDK) the embedded AWS's own credentials:
+    ``export`` lines for ``eval "$(python -m ecomlib local credentials)"``, or, with
+    ``--profile NAME``, an AWS CLI profile (``aws --profile NAME ...``). They change each
+    time the embedded AWS starts."""
+    import configparser
+    import os
+    from pathlib import Path
+
+    from ecomlib.config import settings
+    from ecomlib.local import server
+
+    endpoint = server.ensure_running()
+    keys = server.credentials()
+    region = settings().region or "us-east-1"
+    if profile is None:
+        print(f"export AWS_ACCESS_KEY_ID={keys['aws_access_key_id']}")
+        print(f"export AWS_SECRET_ACCESS_KEY={keys['aws_secret_access_key']}")
+        print(f"export AWS_DEFAULT_REGION={region}")
+        print(f"export AWS_ENDPOINT_URL={endpoint}")
+        print("unset AWS_SESSION_TOKEN AWS_PROFILE")
+        return 0
+    files = {"credentials": (Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")), profile),
+             "config": (Path(os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")), f"profile {profile}")}
+    values = {"credentials": {"aws_access_key_id": keys["aws_access_key_id"],
+                              "aws_secret_access_key": keys["aws_secret_access_key"]},
+              "config": {"region": region, "endpoint_url": endpoint}}
+    for kind, (path, section) in files.items():
+        path = path.expanduser()
+        parser = configparser.RawConfigParser()
+        parser.read(path)
+        if parser.has_section(section):
+            parser.remove_section(section)
+        parser.add_section(section)
+        for name, value in values[kind].items():
+            parser.set(section, name, value)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+            parser.write(fh)
+        os.replace(tmp, path)
+    print(f"profile {profile} written: aws --profile {profile} ... (until the embedded AWS restarts)")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -90,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     local = sub.add_parser("local", help="manage the embedded AWS on 127.0.0.1")
-    local.add_argument("action", choices=["start", "status", "stop", "reset"])
+    local.add_argument("action", choices=["start", "status", "stop", "reset", "credentials"])
+    local.add_argument("--profile", help="credentials: write an AWS CLI profile of this name instead of "
+                       "printing export lines")
     local.set_defaults(func=_local)
 
     demo = sub.add_parser("demo", help="run every pipeline on the dataset; print one JSON line")

@@ -16,8 +16,10 @@ from botocore.config import Config
 from ecomlib import preflight
 from ecomlib.config import settings
 
-# Credentials for the embedded AWS and the `endpoint` target. They are not real, so
-# nothing sent with them can reach a real account by accident.
+# Credentials for the `endpoint` target (an AWS-compatible server you run yourself). They
+# are not real, so nothing sent with them can reach a real account by accident. The
+# embedded AWS makes credentials of its own when it starts (``local_credentials()``):
+# they are not AWS keys either, and no one else on the machine can read them.
 FAKE_CREDENTIALS = {
     "aws_access_key_id": "testing",
     "aws_secret_access_key": "testing",
@@ -38,11 +40,23 @@ def endpoint_url() -> str | None:
     return s.endpoint_url
 
 
+def local_credentials() -> dict[str, str]:
+    """The embedded AWS's own credentials (``aws_access_key_id``, ``aws_secret_access_key``),
+    starting it first if needed."""
+    from ecomlib.local import server
+
+    server.ensure_running()
+    return server.credentials()
+
+
 def session() -> boto3.Session:
-    """A boto3 session for the current target (fake credentials unless the target is ``aws``)."""
+    """A boto3 session for the current target: the embedded AWS's own credentials, fake
+    ones for an ``endpoint``, your own profile on ``aws``."""
     s = settings()
     if s.target == "aws":
         return boto3.Session(region_name=s.region)
+    if s.target == "local":
+        return boto3.Session(region_name=s.region, **local_credentials())
     return boto3.Session(region_name=s.region, **FAKE_CREDENTIALS)
 
 
@@ -57,6 +71,10 @@ def client(service: str) -> BaseClient:
         preflight.ensure_confirmed(identity)
     url = endpoint_url()
     key = (service, s.target, url, s.region)
+    if s.target == "local":  # a restarted embedded AWS has new credentials
+        from ecomlib.local import server
+
+        key += (server.credentials()["aws_access_key_id"],)
     with _lock:
         if key not in _clients:
             # Lambda invocations may run for minutes; everything else answers quickly.

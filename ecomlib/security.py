@@ -1,8 +1,9 @@
 """Security switches that behave the same on every target.
 
-:func:`enforce_iam` makes the embedded AWS check each Lambda function's calls against its
-own role, as AWS always does (see ``ecomlib.local.iam_enforcement`` for what moto can and
-cannot check: outside S3 only the action, not the resource).
+IAM is enforced on the embedded AWS by default, as on AWS: every call made with a role's
+credentials (a Lambda function's) is checked against the role's policies, by action,
+resource and condition (see ``ecomlib.local.iam_enforcement``). :func:`enforce_iam` can
+switch the checks off where a test needs the lenient behaviour, and on again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from ecomlib.config import settings
 
 
 def enforce_iam(on: bool = True) -> bool:
-    """Turn the checking of functions' permissions on (or off); returns whether it is on.
+    """Turn the checking of roles' permissions on (the default) or off; returns whether it is on.
 
     On AWS permissions are always enforced: this changes nothing and returns True. On an
     ``endpoint`` you run yourself it cannot be switched from here: returns False.

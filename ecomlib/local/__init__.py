@@ -24,8 +24,11 @@ short of AWS, this package fills the gap, and nothing outside this package does:
 ``redshift_data``      a DuckDB database per Redshift cluster behind the Redshift Data
                        API (moto answers canned rows); ``redshift_sql`` translates and
                        runs Redshift SQL, ``redshift_copy`` does COPY from S3.
-``iam_enforcement``    gives functions their role's credentials and, when switched on,
-                       denies what their role does not allow (moto checks nothing).
+``auth``               credentials of its own (0600) and every request's SigV4 signature
+                       checked as AWS does (moto answers anyone).
+``iam_enforcement``    gives functions their role's credentials and denies what their
+                       role does not allow, by action, resource and condition, after
+                       IAM's propagation delay (moto checks nothing).
 ``scheduler``          fires scheduled EventBridge rules on time and invokes their Lambda
                        targets; a clock that notebooks and tests can move (moto never fires).
 =====================  ===============================================================

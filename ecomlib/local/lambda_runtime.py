@@ -51,7 +51,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from ecomlib import portable
 from ecomlib.local import aws_time
 from ecomlib.local.component import Component, Route
-from ecomlib.local.iam_enforcement import role_credentials
+from ecomlib.local.iam_enforcement import CREDENTIALS_SECONDS, role_credentials
 from ecomlib.local.lambda_worker import read_message, write_message
 
 log = logging.getLogger("ecomlib.lambda")
@@ -397,7 +397,8 @@ class LambdaRuntime(Component):
             while True:
                 while pool.idle:
                     worker = pool.idle.pop()
-                    if worker.alive():
+                    # An environment whose role credentials are about to expire is replaced.
+                    if worker.alive() and time.monotonic() - worker.started < CREDENTIALS_SECONDS - 900:
                         return worker
                     self._kill(worker)
                     pool.count -= 1
@@ -470,11 +471,9 @@ class LambdaRuntime(Component):
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             # The function's own calls go back to the embedded AWS, signed with its role's
-            # temporary credentials, as on AWS (checked when IAM enforcement is on).
+            # temporary credentials, as on AWS (never the learner's own keys): the embedded
+            # AWS accepts them while they are valid, and IAM checks them against the role.
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
             **(role_credentials(fn.role, fn.function_name, region) or {}),
             **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
         }

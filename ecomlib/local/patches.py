@@ -44,6 +44,8 @@ def apply(aws: Any) -> None:
     _patch_redshift_cluster_states()
     _patch_firehose_states(aws.firehose)
     _patch_duplicate_names()
+    _patch_iam_propagation(aws.iam)
+    _patch_statement_owners(aws.iam)
 
 
 def _replace(owner: type, name: str, build: Callable[[Any], Any]) -> None:
@@ -763,12 +765,12 @@ def _lambda_refusals(call: Callable[[], Any]) -> Any:
 
 
 def _patch_iam_authorization(iam) -> None:
-    """Check the calls a function makes with its role's credentials, when switched on.
+    """Check every call made with a role's credentials against the role (on by default).
 
     AWS: every request is allowed only if the caller's policies allow the action on the
-    resource. moto 5.2: checks nothing by default, and its opt-in checks apply to every
-    caller and, outside S3, never match a statement scoped to a resource. Here
-    :meth:`IamEnforcement.authorize` decides (see ``iam_enforcement``).
+    resource, under their conditions. moto 5.2: checks nothing by default, and its opt-in
+    checks apply to every caller and, outside S3, never match a statement scoped to a
+    resource. Here :meth:`IamEnforcement.authorize` decides (see ``iam_enforcement``).
     """
     from moto.core.authorization import ActionAuthenticatorMixin
 
@@ -1286,3 +1288,75 @@ def _patch_duplicate_names() -> None:
     _replace(LambdaBackend, "add_permission", build_add_permission)
     _replace(APIGatewayBackend, "create_resource", build_create_resource)
 
+
+def _patch_iam_propagation(iam) -> None:
+    """A new role, or a role's changed policies, take effect after IAM's propagation delay.
+
+    AWS: IAM is eventually consistent ("changes ... take time to become visible", IAM user
+    guide); CreateFunction with a role created moments ago fails with
+    InvalidParameterValueException "The role defined for the function cannot be assumed by
+    Lambda.", and a changed policy still allows (or denies) what the old one did for a few
+    seconds. moto 5.2: every change is in effect at once. Here the IAM component keeps
+    each role's policies with the time they take effect (``aws_time`` "iam_propagation").
+    """
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.responses import LambdaResponse
+    from moto.iam.models import IAMBackend
+
+    from ecomlib.local.iam_enforcement import role_documents
+
+    def build_create_role(original):
+        def create_role(self, role_name, *args, **kwargs):
+            role = original(self, role_name, *args, **kwargs)
+            iam.role_created(role_name)
+            return role
+        return create_role
+
+    def build_change(original):
+        def change(self, *args, **kwargs):
+            names = inspect.signature(original).bind(self, *args, **kwargs).arguments
+            role_name = names["role_name"]
+            before = role_documents(self.account_id, role_name)
+            result = original(self, *args, **kwargs)
+            iam.policies_changed(role_name, before, role_documents(self.account_id, role_name))
+            return result
+        return change
+
+    _replace(IAMBackend, "create_role", build_create_role)
+    for name in ("put_role_policy", "delete_role_policy", "attach_role_policy", "detach_role_policy"):
+        _replace(IAMBackend, name, build_change)
+
+    def build_create_function(original):
+        def create_function(self):
+            role_name = str(self.json_body.get("Role", "")).split("/")[-1]
+            if role_name and not iam.role_usable(role_name):
+                raise InvalidParameterValueException("The role defined for the function cannot be assumed by Lambda.")
+            return original(self)
+        return create_function
+
+    # The API call only: CloudFormation waits for its roles itself (as it does on AWS).
+    _replace(LambdaResponse, "create_function", build_create_function)
+
+
+def _patch_statement_owners(iam) -> None:
+    """Remember who ran each Data API statement (the condition key
+    ``redshift-data:statement-owner-iam-userid``).
+
+    AWS: a policy may let a role follow only its own statements (DescribeStatement with
+    ``StringEquals redshift-data:statement-owner-iam-userid: ${aws:userid}``). moto 5.2
+    keeps no owner. Here the caller's ``aws:userid`` is kept per statement id; this wraps
+    the Data API answers installed by :func:`_patch_redshift_data` (called before it).
+    """
+    from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse as Response
+
+    for name in ("execute_statement", "batch_execute_statement"):
+        answer = Response.__dict__[name]
+
+        def method(self, _answer=answer):
+            status, headers, body = _answer(self)
+            caller = iam.authenticator.caller() if iam.authenticator is not None else None
+            if caller is not None and caller.session is not None and status == 200:
+                iam.statement_owners[json.loads(body)["Id"]] = caller.session.user_id
+            return status, headers, body
+        method.__name__ = name
+        setattr(Response, name, method)

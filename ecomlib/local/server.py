@@ -4,6 +4,11 @@ The process runs moto's server (the AWS APIs) plus ecomlib's gap-fillers. Its ad
 is written to ``$ECOM_HOME/server.json``, so every notebook kernel and terminal in one
 sitting finds and reuses the same process, and what one notebook deploys is there for
 the next. ``python -m ecomlib local start|status|stop|reset`` drives it by hand.
+
+Only its user may use it: the state folder is 0700 and its files 0600, the process makes
+credentials of its own when it starts (``$ECOM_HOME/credentials.json``, see
+``ecomlib.local.auth``), and every request, its own control routes included, must be
+signed with them (``python -m ecomlib local credentials`` prints them for other tools).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import requests
 
 from ecomlib import portable
 from ecomlib.config import settings
+from ecomlib.local import auth
 from ecomlib.local.component import MOTO_LOCK, Component
 
 HOST = "127.0.0.1"
@@ -69,9 +75,8 @@ def _running_state() -> dict | None:
 @contextlib.contextmanager
 def _start_lock() -> Iterator[None]:
     """One starter at a time, across processes (two kernels opening at once)."""
-    home = settings().home
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / "start.lock", "w") as fh:
+    home = auth.secure_home(settings().home)
+    with os.fdopen(os.open(home / "start.lock", os.O_WRONLY | os.O_CREAT, 0o600), "w") as fh:
         portable.lock_file(fh)
         try:
             yield
@@ -95,7 +100,7 @@ def start(timeout: float = 60) -> str:
             return state["endpoint"]
         _state_file().unlink(missing_ok=True)
         s = settings()
-        log = open(_log_file(), "ab")
+        log = os.fdopen(os.open(_log_file(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         cmd = [sys.executable, "-m", "ecomlib.local", "--port", str(s.local_port)]
         # A new session: the server outlives the kernel or command that started it, and
         # holds none of its pipes (output goes to the log file).
@@ -127,9 +132,27 @@ def start(timeout: float = 60) -> str:
 
 def _healthy(endpoint: str) -> bool:
     try:
-        return requests.get(endpoint + CONTROL + "/status", timeout=2).ok
-    except requests.RequestException:
+        return _call("GET", endpoint, "status", timeout=2).ok
+    except (requests.RequestException, LocalAWSError):
         return False
+
+
+def credentials() -> dict[str, str]:
+    """The credentials of the embedded AWS of this ECOM_HOME (``aws_access_key_id``,
+    ``aws_secret_access_key``), made when it started; readable by its user only."""
+    found = auth.read_credentials(settings().home)
+    if not found:
+        raise LocalAWSError(f"the embedded AWS's credentials ({auth.CREDENTIALS_FILE}) cannot be read: "
+                            "it is not running, or was started by another user")
+    return found
+
+
+def _call(method: str, endpoint: str, route: str, body: dict | None = None, timeout: float = 60) -> requests.Response:
+    """A request to a control route, signed with the embedded AWS's credentials (SigV4)."""
+    url = f"{endpoint}{CONTROL}/{route}"
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = auth.sign(method, url, data, credentials(), settings().region or "us-east-1")
+    return requests.request(method, url, data=data or None, headers=headers, timeout=timeout)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -144,10 +167,10 @@ def status() -> dict | None:
     if not state:
         return None
     try:
-        response = requests.get(state["endpoint"] + CONTROL + "/status", timeout=5)
+        response = _call("GET", state["endpoint"], "status", timeout=5)
         response.raise_for_status()
         return response.json()
-    except requests.RequestException:
+    except (requests.RequestException, LocalAWSError):
         return None
 
 
@@ -157,7 +180,7 @@ def drain(timeout: float = 300) -> dict:
     state = _running_state()
     if not state:
         return {}
-    response = requests.post(state["endpoint"] + CONTROL + "/drain", timeout=timeout)
+    response = _call("POST", state["endpoint"], "drain", timeout=timeout)
     response.raise_for_status()
     return response.json()["drained"]
 
@@ -167,7 +190,7 @@ def control(route: str, body: dict | None = None, timeout: float = 900) -> dict:
     state = _running_state()
     if not state:
         raise LocalAWSError("the embedded AWS is not running")
-    response = requests.post(f"{state['endpoint']}{CONTROL}/{route}", json=body or {}, timeout=timeout)
+    response = _call("POST", state["endpoint"], route, body or {}, timeout=timeout)
     if response.status_code == 400:
         raise ValueError(response.json().get("message", response.text))
     response.raise_for_status()
@@ -178,7 +201,7 @@ def reset() -> None:
     """Forget every resource in the embedded AWS (the process keeps running)."""
     state = _running_state()
     if state:
-        requests.post(state["endpoint"] + CONTROL + "/reset", timeout=60).raise_for_status()
+        _call("POST", state["endpoint"], "reset", timeout=60).raise_for_status()
 
 
 def stop(timeout: float = 10) -> bool:
@@ -206,7 +229,7 @@ class EmbeddedAWS:
     """The gap-fillers that run inside the process, one object each, in start order; every
     lifecycle step is a loop over them (see ``ecomlib.local.component``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, authenticator: auth.Authenticator | None = None) -> None:
         from ecomlib.local.api_front import ApiFront
         from ecomlib.local.firehose import Firehose
         from ecomlib.local.iam_enforcement import IamEnforcement
@@ -215,7 +238,8 @@ class EmbeddedAWS:
         from ecomlib.local.scheduler import Scheduler
         from ecomlib.local.stream_pollers import StreamPollers
 
-        self.iam = IamEnforcement()  # checks functions' calls against their roles, on request
+        self.authenticator = authenticator  # who signed each request (checked before moto sees it)
+        self.iam = IamEnforcement(authenticator)  # checks role-signed calls against their roles' policies
         self.lambda_runtime = LambdaRuntime()  # runs deployed function code
         self.api_front = ApiFront(self.lambda_runtime)  # serves deployed API Gateway stages
         self.stream_pollers = StreamPollers(self.lambda_runtime)  # Kinesis -> Lambda event source mappings
@@ -246,6 +270,8 @@ class EmbeddedAWS:
             component.before_reset()
         with MOTO_LOCK:
             moto_api_backend.reset()
+        if self.authenticator is not None:
+            self.authenticator.forget_sessions()  # moto's STS sessions are gone
         for component in self.components:
             component.reset()
 
@@ -281,23 +307,68 @@ class Serialised:
     locks, and concurrent requests lose writes (8 clients kept 1,490-1,981 of 2,000
     list_append updates). Serialising requests makes each one atomic. Lambda Invoke is
     let through unlocked, because the function it runs calls back into this server.
+
+    Before anything else, every request's signature is checked (``ecomlib.local.auth``):
+    a refused request never reaches moto or a control route.
     """
 
-    def __init__(self, app: Callable, endpoint: str, aws: EmbeddedAWS) -> None:
+    def __init__(self, app: Callable, endpoint: str, aws: EmbeddedAWS,
+                 authenticator: auth.Authenticator | None = None) -> None:
         self.app = app
         self.endpoint = endpoint
         self.aws = aws
         self.lock = MOTO_LOCK
+        self.authenticator = authenticator
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
-        if path.startswith(CONTROL + "/"):
-            return self.control(environ, start_response, path[len(CONTROL) + 1:])
-        if path.startswith("/2015-03-31/functions/") and path.endswith("/invocations"):
-            return self.app(environ, start_response)
-        with self.lock:
-            # Build the whole response inside the lock: moto may compute it lazily.
-            return list(self.app(environ, start_response))
+        refused = self.authenticate(environ)
+        if refused is not None:
+            status, headers, body = refused
+            start_response(status, headers)
+            return [body]
+        try:
+            if path.startswith(CONTROL + "/"):
+                return self.control(environ, start_response, path[len(CONTROL) + 1:])
+            if path.startswith("/2015-03-31/functions/") and path.endswith("/invocations"):
+                return list(self.app(environ, start_response))
+            with self.lock:
+                # Build the whole response inside the lock: moto may compute it lazily.
+                return list(self.app(environ, start_response))
+        finally:
+            if self.authenticator is not None:
+                self.authenticator.set_caller(None)
+
+    def authenticate(self, environ: dict) -> tuple[str, list, bytes] | None:
+        """Check the request's signature; None when it is good (the caller is then
+        ``authenticator.caller()`` on this thread), else AWS's refusal to send."""
+        if self.authenticator is None:
+            return None
+        self.authenticator.set_caller(None)
+        import io
+        import uuid
+
+        size = environ.get("CONTENT_LENGTH")
+        stream = environ["wsgi.input"]
+        body = stream.read(int(size)) if size else (stream.read() if environ.get("wsgi.input_terminated") else b"")
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(name):
+                headers[name.replace("_", "-").lower()] = environ[name]
+        raw_path = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")).split("?")[0]
+        query = environ.get("QUERY_STRING", "")
+        try:
+            caller, _ = self.authenticator.verify(environ.get("REQUEST_METHOD", "GET"), raw_path, query, headers, body)
+        except auth.Refused as refused:
+            service = getattr(refused, "service", None)
+            protocol = auth.protocol_of(service, headers, raw_path, query, body)
+            logging.getLogger("ecomlib.auth").info("refused %s %s: %s", environ.get("REQUEST_METHOD"), raw_path,
+                                                   refused.kind)
+            return auth.error_response(refused.kind, protocol, refused.detail, service, str(uuid.uuid4()))
+        self.authenticator.set_caller(caller)
+        return None
 
     def control(self, environ: dict, start_response: Callable, route: str) -> list[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -341,11 +412,14 @@ def serve(port: int = 0) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    aws = EmbeddedAWS()
+    os.umask(0o077)  # whatever this process (and the functions it runs) writes: its user's only
+    home = auth.secure_home(settings().home)
+    authenticator = auth.Authenticator(auth.create_credentials(home))
+    aws = EmbeddedAWS(authenticator)
     patches.apply(aws)
 
     moto_app = DomainDispatcherApplication(create_backend_app)
-    app = Serialised(moto_app, endpoint="", aws=aws)
+    app = Serialised(moto_app, endpoint="", aws=aws, authenticator=authenticator)
     class RequestHandler(WSGIRequestHandler):
         disable_nagle_algorithm = True  # reply at once, not after a 40 ms delayed ACK
 
@@ -367,9 +441,7 @@ def serve(port: int = 0) -> None:
 
     state = {"pid": os.getpid(), "endpoint": endpoint, "started": time.time()}
     state_file = _state_file()
-    tmp = state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
-    tmp.replace(state_file)
+    auth.write_private(state_file, json.dumps(state))
     logging.info("embedded AWS serving on %s", endpoint)
     try:
         httpd.serve_forever()
@@ -386,5 +458,5 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the embedded AWS in the foreground.")
     parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0: a free one)")
     args = parser.parse_args(argv)
-    settings().home.mkdir(parents=True, exist_ok=True)
+    auth.secure_home(settings().home)
     serve(args.port)

@@ -61,13 +61,35 @@ def zipped(code: str) -> bytes:
     return buffer.getvalue()
 
 
+# What the test functions' code calls (IAM is enforced: a call its role does not allow fails).
+TEST_ROLE_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["kinesis:ListStreams"], "Resource": "*"},
+    {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": "arn:aws:s3:::ecom-test-*/*"}]}
+
+
 def role_arn() -> str:
     iam = aws.client("iam")
     try:
         return iam.get_role(RoleName="ecom-test-role")["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
-        return iam.create_role(RoleName="ecom-test-role",
-                               AssumeRolePolicyDocument=json.dumps(deploy.LAMBDA_TRUST_POLICY))["Role"]["Arn"]
+        arn = iam.create_role(RoleName="ecom-test-role",
+                              AssumeRolePolicyDocument=json.dumps(deploy.LAMBDA_TRUST_POLICY))["Role"]["Arn"]
+        iam.put_role_policy(RoleName="ecom-test-role", PolicyName="test", PolicyDocument=json.dumps(TEST_ROLE_POLICY))
+        return arn
+
+
+def create_function(**kwargs) -> dict:
+    """CreateFunction, retried while its role is too new for Lambda to assume (IAM takes a few
+    seconds to propagate a new role: InvalidParameterValueException until then)."""
+    lam = aws.client("lambda")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return lam.create_function(**kwargs)
+        except lam.exceptions.InvalidParameterValueException as error:
+            if "cannot be assumed" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 @pytest.fixture()
@@ -76,7 +98,7 @@ def make_function():
     created = []
 
     def make(name: str, code: str = HANDLER, version: int = 1, env: dict | None = None, timeout: int = 3):
-        lam.create_function(
+        create_function(
             FunctionName=name, Runtime="python3.11", Role=role_arn(), Handler="handler.lambda_handler",
             Code={"ZipFile": zipped(code.replace("VERSION", str(version)))}, Timeout=timeout,
             Environment={"Variables": env or {}},

@@ -69,18 +69,38 @@ def test_cli_start_status_stop_leaves_no_process(private_home):
 
 
 @pytest.mark.slow
-def test_aws_cli_works_against_the_endpoint(private_home):
+def test_aws_cli_works_with_the_printed_credentials(private_home):
     endpoint = server.start()
     aws.client("kinesis").create_stream(StreamName="cli-check", ShardCount=1)
     aws_cli = Path(sys.executable).with_name("aws")
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1"}
-    out = subprocess.run(
-        [str(aws_cli), "--endpoint-url", endpoint, "kinesis", "list-streams"],
-        capture_output=True, text=True, timeout=120, env=env,
-    )
+    printed = cli("local", "credentials")
+    assert printed.returncode == 0, printed.stderr
+    assert f"export AWS_ENDPOINT_URL={endpoint}" in printed.stdout.splitlines()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    out = subprocess.run(["bash", "-c", f'eval "$1" && "{aws_cli}" kinesis list-streams', "-", printed.stdout],
+                         capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert "cli-check" in json.loads(out.stdout)["StreamNames"]
+
+    # invented credentials, as any other program on the machine could try: refused
+    env = {**env, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    out = subprocess.run([str(aws_cli), "--endpoint-url", endpoint, "kinesis", "list-streams"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode != 0 and "UnrecognizedClientException" in out.stderr
+
+
+def test_aws_cli_profile(private_home):
+    server.start()
+    aws.client("s3").create_bucket(Bucket="profile-check")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(private_home / "aws-config"), AWS_SHARED_CREDENTIALS_FILE=str(private_home / "aws-creds"))
+    written = cli("local", "credentials", "--profile", "course", env={**os.environ, **env})
+    assert written.returncode == 0, written.stderr
+    assert (private_home / "aws-creds").stat().st_mode & 0o777 == 0o600
+    out = subprocess.run([str(Path(sys.executable).with_name("aws")), "--profile", "course", "s3", "ls"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "profile-check" in out.stdout
 
 
 @pytest.mark.slow
@@ -119,7 +139,7 @@ def test_fixed_port_setting_and_loopback_only(private_home, monkeypatch):
 @pytest.mark.slow
 def test_unknown_control_route_is_404(private_home):
     endpoint = server.start()
-    response = requests.get(endpoint + "/_ecomlib/nope", timeout=5)
+    response = server._call("GET", endpoint, "nope")  # noqa: SLF001  (signed, as every control request)
     assert response.status_code == 404
     assert "no route" in response.json()["message"]
 

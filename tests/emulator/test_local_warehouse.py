@@ -553,7 +553,8 @@ def test_reset_deletes_the_warehouse_files(cluster):
 def test_aws_cli_runs_statements(cluster):
     endpoint = server.ensure_running()
     aws_cli = Path(sys.executable).with_name("aws")
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    keys = server.credentials()  # the embedded AWS's own (python -m ecomlib local credentials)
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": keys["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": keys["aws_secret_access_key"],
            "AWS_DEFAULT_REGION": "us-east-1"}
 
     def cli(*args: str) -> dict:

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from ecomlib import aws, schedule
 from ecomlib.local import server
+from test_lambda_runtime import create_function
 
 FUNCTION = "ecom-test-schedule-probe"
 PROBE = """
@@ -35,8 +36,8 @@ def probe():
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("handler.py", PROBE)
-    arn = lam.create_function(FunctionName=FUNCTION, Runtime="python3.11", Role=role, Handler="handler.lambda_handler",
-                              Code={"ZipFile": buffer.getvalue()})["FunctionArn"]
+    arn = create_function(FunctionName=FUNCTION, Runtime="python3.11", Role=role, Handler="handler.lambda_handler",
+                          Code={"ZipFile": buffer.getvalue()})["FunctionArn"]
     lam.get_waiter("function_active_v2").wait(FunctionName=FUNCTION, WaiterConfig={"Delay": 0.1})
     yield arn
     lam.delete_function(FunctionName=FUNCTION)

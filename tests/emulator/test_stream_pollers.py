@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from ecomlib import aws
 from ecomlib import deploy as dp
 from ecomlib.local import server
-from test_lambda_runtime import role_arn, zipped
+from test_lambda_runtime import create_function, role_arn, zipped
 
 # Records every batch it gets in S3 (one object per invocation), fails on request:
 #  "poison"   -> raises for any batch holding it
@@ -63,9 +63,9 @@ def pipeline():
     s3.create_bucket(Bucket="ecom-test-esm")
     queue_arn = dp.ensure_queue("ecom-test-esm-dlq")  # waits while the name was deleted recently
     queue_url = sqs.get_queue_url(QueueName="ecom-test-esm-dlq")["QueueUrl"]
-    lam.create_function(FunctionName="ecom-test-esm", Runtime="python3.11", Role=role_arn(),
-                        Handler="handler.lambda_handler", Code={"ZipFile": zipped(HANDLER)}, Timeout=30,
-                        Environment={"Variables": {"BUCKET": "ecom-test-esm"}})
+    create_function(FunctionName="ecom-test-esm", Runtime="python3.11", Role=role_arn(),
+                    Handler="handler.lambda_handler", Code={"ZipFile": zipped(HANDLER)}, Timeout=30,
+                    Environment={"Variables": {"BUCKET": "ecom-test-esm"}})
     lam.get_waiter("function_active_v2").wait(FunctionName="ecom-test-esm", WaiterConfig={"Delay": 0.1})
     mappings = []
 
