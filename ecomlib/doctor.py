@@ -203,22 +203,31 @@ def tiny_pipeline(endpoint: str) -> str:
     """Lambda -> Kinesis -> read back, on ``endpoint``; returns what was read (raises on failure)."""
     import boto3
 
-    from ecomlib.aws import FAKE_CREDENTIALS
+    from ecomlib.deploy import retry_while_propagating
+    from ecomlib.local import server
+
+    credentials = server.credentials()  # the embedded AWS's own (it refuses any other)
 
     def client(service: str):
-        return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", **FAKE_CREDENTIALS)
+        return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", **credentials)
 
     stream, function = f"{PREFIX}-stream", f"{PREFIX}-putter"
     kinesis, lam, iam = client("kinesis"), client("lambda"), client("iam")
     kinesis.create_stream(StreamName=stream, ShardCount=1)
     kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     role = iam.create_role(RoleName=f"{PREFIX}-role", AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
+    stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    iam.put_role_policy(RoleName=f"{PREFIX}-role", PolicyName="put-one-record", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "kinesis:PutRecord", "Resource": stream_arn},
+            {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]}))
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("handler.py", HANDLER)
-    lam.create_function(FunctionName=function, Runtime="python3.11", Role=role, Handler="handler.lambda_handler",
-                        Code={"ZipFile": package.getvalue()}, Timeout=30,
-                        Environment={"Variables": {"STREAM": stream}})
+    retry_while_propagating(lambda: lam.create_function(  # a new role is usable after a few seconds
+        FunctionName=function, Runtime="python3.11", Role=role, Handler="handler.lambda_handler",
+        Code={"ZipFile": package.getvalue()}, Timeout=30, Environment={"Variables": {"STREAM": stream}}),
+        "creating the doctor's function")
     lam.get_waiter("function_active_v2").wait(FunctionName=function, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     answer = lam.invoke(FunctionName=function, Payload=json.dumps({"n": 1, "doctor": True}).encode())
     body = answer["Payload"].read().decode()
