@@ -1,38 +1,30 @@
 """Lambda ``batch_loader``: bulk files in S3 -> DynamoDB and the warehouse, on a schedule.
 
-An EventBridge rule invokes this function on a schedule (a "Scheduled Event"; its
-content does not matter).  Each run loads the files waiting under
-``s3://$BUCKET/batch/incoming/``: CSV in the Online Retail layout (UTF-8 or ISO-8859-1,
-RowId optional) or JSON Lines (one row object per line, the fields the ingest API
-takes).  A file is loaded whole or not at all:
+An EventBridge rule invokes this function on a schedule (its event does not matter).  A
+run loads the files waiting under ``s3://$BUCKET/batch/incoming/``: CSV in the Online
+Retail layout (UTF-8 or ISO-8859-1, RowId optional) or JSON Lines (the ingest API's
+fields).  A file is loaded whole or not at all:
 
-1. **Validate.**  The file is read in chunks (ranged GETs of ``CHUNK_BYTES``, cut at a
-   line end and an invoice boundary).  Every row is checked exactly as the ingest API
-   checks it (``shared/rows.py``); a chunk's valid rows are staged as JSON Lines under
-   ``batch/staging/<file>/``.  If any row is bad, nothing is loaded: the file moves to
-   ``batch/failed/`` with ``<file>.errors.json`` (line number, RowId, reason of each).
-2. **Load.**  Each staged chunk is written to the Invoices and Customers tables (the same
-   items as the stream path writes, ``shared/invoice_items.py``) and merged into the
-   warehouse table in one transaction (``shared/warehouse_merge.py``: COPY into a
-   temporary table, DELETE the rows with the same row_id, INSERT).  Twice = once.
+1. **Validate.**  Read the file in chunks (ranged GETs of ``CHUNK_BYTES``, cut at a line
+   end and an invoice boundary), check every row as the ingest API does
+   (``shared/rows.py``), stage the valid rows under ``batch/staging/<file>/``.  One bad
+   row and nothing is loaded: the file moves to ``batch/failed/`` with
+   ``<file>.errors.json`` (line number, RowId, reason of each bad row).
+2. **Load.**  Write each staged chunk to the Invoices and Customers tables (the stream
+   path's items, ``shared/invoice_items.py``) and merge it into the warehouse in one
+   transaction (``shared/warehouse_merge.py``: COPY into a temporary table, DELETE the
+   same row_ids, INSERT).  Loading a chunk twice changes nothing.
 3. **Finish.**  The file moves to ``batch/processed/`` with ``<file>.report.json``.
 
-Every step is checkpointed in ``batch/state/<file>.json``.  A run stops before its time
-runs out (``context.get_remaining_time_in_millis``) and the next run carries on from the
-checkpoint, so an interrupted run redoes at most one chunk, harmlessly.  Rows without a
-RowId get ``<file name>:<line number>``, so rerunning a file never adds rows.  Runs take
-turns: a run first takes a lease in S3 (``shared/lease.py``, a conditional write); one
-that finds it held ends at once.
+Each step is checkpointed in ``batch/state/<file>.json``; a run stops before its time
+runs out and the next one carries on, so a crash redoes at most one chunk.  Rows without
+a RowId get ``<file name>:<line number>``: a rerun never adds rows.  Runs take turns
+through a lease in S3 (``shared/lease.py``).  Nothing is kept in the module between
+invocations (but the cached clients); only the standard library and boto3.
 
-Environment variables: ``BUCKET``, ``INVOICES_TABLE``, ``CUSTOMERS_TABLE``,
-``CLUSTER_ID``, ``DATABASE``, ``DB_USER`` (the Redshift Data API sign-in),
-``WAREHOUSE_TABLE``, ``JSONPATHS`` (s3:// URL of the COPY's jsonpaths file); optional
-``COPY_ROLE_ARN`` (the role the cluster reads S3 with), ``CHUNK_BYTES`` (8 MiB),
-``MAX_CHUNKS_PER_RUN`` (as many as time allows) and ``PREFIX`` (``batch/``).
-
-Nothing is kept in the module between invocations (but the cached clients): a file's
-state lives in S3.  Reading files chunk by chunk is in ``shared/bulk_files.py``.  Only
-the standard library and boto3 are used (what the Lambda Python runtime provides).
+Environment variables (``Settings``): ``BUCKET``, ``INVOICES_TABLE``, ``CUSTOMERS_TABLE``,
+``CLUSTER_ID``, ``DATABASE``, ``DB_USER``, ``WAREHOUSE_TABLE``, ``JSONPATHS``; optional
+``COPY_ROLE_ARN``, ``CHUNK_BYTES`` (8 MiB), ``MAX_CHUNKS_PER_RUN``, ``PREFIX`` (``batch/``).
 """
 
 from __future__ import annotations
@@ -67,13 +59,13 @@ class Settings:
     customers_table: str
     cluster_id: str
     database: str
-    db_user: str
+    db_user: str  # the Redshift Data API sign-in
     warehouse_table: str
-    jsonpaths: str
-    copy_role_arn: str | None = None
+    jsonpaths: str  # s3:// URL of the COPY's jsonpaths file
+    copy_role_arn: str | None = None  # the IAM role the cluster reads S3 with
     chunk_bytes: int = 8 * 1024 * 1024
     prefix: str = "batch/"
-    max_chunks_per_run: int | None = None
+    max_chunks_per_run: int | None = None  # None: as many as time allows
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
