@@ -203,7 +203,8 @@ def report(name: str) -> dict:
 
 def merge_sql(source_url: str, copy_role_arn: str = "<copy role ARN>") -> list[str]:
     """The SQL the loader runs to merge one staged chunk into the warehouse, taken from the
-    handler's own code (``merge_sql`` in lambda_src/batch_loader/handler.py)."""
+    handler's own code (``merge_sql`` in lambda_src/shared/warehouse_merge.py, which the
+    batch_loader handler imports)."""
     handler = dp.load_handler(FUNCTION)
     settings_ = handler.load_settings({
         "BUCKET": bucket_name(), "INVOICES_TABLE": "-", "CUSTOMERS_TABLE": "-", "CLUSTER_ID": wh.cluster_id(),

@@ -9,13 +9,10 @@ The tables are written by another function.  An invoice may be stored as several
 ("parts"); a line may appear in two parts when a client re-sent rows grouped differently,
 so parts are merged and each line (RowId) is counted once.
 
-Only the standard library and boto3 are used, so this file deploys to AWS unchanged.
-Locally the runtime sets ``AWS_ENDPOINT_URL``, which boto3 honours: no endpoint here.
-
-Environment variables:
-
-- ``INVOICES_TABLE``   (required) key InvoiceNo (S) + Part (S).
-- ``CUSTOMERS_TABLE``  (required) key CustomerID (S) + InvoicePart (S) = "<InvoiceNo>#<Part>".
+Environment variables (both required): ``INVOICES_TABLE`` (key InvoiceNo + Part) and
+``CUSTOMERS_TABLE`` (key CustomerID + InvoicePart = "<InvoiceNo>#<Part>").  Reading the
+tables (paged Query, stored JSON text) is in ``shared/invoice_reads.py``.  Only the
+standard library and boto3 (deploys to AWS unchanged; no endpoint here).
 
 Answers (body always JSON, headers ``Content-Type: application/json`` and
 ``Access-Control-Allow-Origin: *``; money is exact: Decimal in, plain JSON numbers out):
@@ -31,17 +28,15 @@ Answers (body always JSON, headers ``Content-Type: application/json`` and
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from shared.api import ApiError, request_id_of, serve, to_json  # noqa: F401
 from shared.aws import client
+from shared.invoice_reads import json_object, query_all, row_order  # paged Query, stored JSON, RowId order
 from shared.settings import read_settings
 
 logger = logging.getLogger("invoice_api")  # INFO: our lines reach the log, boto3's chatter does not
@@ -51,11 +46,10 @@ INVOICE_ROUTE = "/invoices"
 CUSTOMER_ROUTE = "/customers/{CustomerID}"
 VALID_ID = re.compile(r"[A-Za-z0-9]{1,20}")  # 536365, C536379, 17850: nothing else reaches DynamoDB
 CORS = {"Access-Control-Allow-Origin": "*"}
-_deserializer = TypeDeserializer()  # {"N": "2.55"} -> Decimal("2.55"), {"M": {...}} -> dict, ...
 
 
 @dataclass(frozen=True)
-class InvoicesTable:
+class InvoicesTable:  # each route needs only its own table's setting
     invoices_table: str
 
 
@@ -92,38 +86,7 @@ def parse_request(event: dict) -> tuple[str, str]:
     return route, _valid_id("InvoiceNo", invoice_no)
 
 
-# ---- 2. read the items and merge an invoice's parts ------------------------------------------
-
-
-def query_all(client: Any, table: str, key_name: str, key: str) -> list[dict]:
-    """All items of one partition as plain Python values (Decimal for numbers), page after page."""
-    args = {
-        "TableName": table,
-        "KeyConditionExpression": "#k = :v",
-        "ExpressionAttributeNames": {"#k": key_name},
-        "ExpressionAttributeValues": {":v": {"S": key}},
-    }
-    items: list[dict] = []
-    while True:
-        page = client.query(**args)
-        for item in page.get("Items", []):
-            items.append({name: _deserializer.deserialize(value) for name, value in item.items()})
-        if not page.get("LastEvaluatedKey"):
-            return items
-        args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def row_order(row_ids: Any) -> list[str]:
-    """RowIds sorted numerically when they are all digits, else as text."""
-    row_ids = list(row_ids)
-    if all(r.isascii() and r.isdigit() for r in row_ids):
-        return sorted(row_ids, key=int)
-    return sorted(row_ids)
-
-
-def json_object(text: str | None) -> dict:
-    """Lines and LineTotals are stored as JSON text (money as decimal strings)."""
-    return json.loads(text) if text else {}
+# ---- 2. merge an invoice's parts (the items are read page after page by query_all) ------------
 
 
 def merge_invoice(items: list[dict]) -> dict:
@@ -186,16 +149,14 @@ def handle(event: dict, request_id: str, log: dict) -> tuple[int, dict]:
     route, key = parse_request(event)
     log.update(route=route, key=key)
     if route == INVOICE_ROUTE:
-        items = query_all(client("dynamodb"), read_settings(InvoicesTable).invoices_table, "InvoiceNo", key)
-        log["items"] = len(items)
-        if not items:
-            raise ApiError(404, f"invoice {key} not found")
-        return 200, merge_invoice(items)
-    items = query_all(client("dynamodb"), read_settings(CustomersTable).customers_table, "CustomerID", key)
+        what, key_name, table = "invoice", "InvoiceNo", read_settings(InvoicesTable).invoices_table
+    else:
+        what, key_name, table = "customer", "CustomerID", read_settings(CustomersTable).customers_table
+    items = query_all(client("dynamodb"), table, key_name, key)
     log["items"] = len(items)
     if not items:
-        raise ApiError(404, f"customer {key} not found")
-    return 200, merge_customer(items)
+        raise ApiError(404, f"{what} {key} not found")
+    return 200, merge_invoice(items) if what == "invoice" else merge_customer(items)
 
 
 def lambda_handler(event: Any, context: Any) -> dict:

@@ -8,4 +8,6 @@
 - ``rows``          the field list; checking a row from outside, or read back from the stream
 - ``invoice_items`` the DynamoDB data model of invoices and customers
 - ``bulk_files``    CSV / JSON Lines files read chunk by chunk (batch_loader)
+- ``warehouse_merge`` a staged chunk merged into the warehouse with the Data API (batch_loader)
+- ``invoice_reads`` the invoice tables read back: paged Query, stored JSON (invoice_api)
 """

@@ -4,21 +4,27 @@
   double quotes belongs to the field), :func:`parse_lines` turns lines into rows for
   ``validate_row`` (CSV in the Online Retail layout, or JSON Lines), :func:`read_header`
   reads a CSV header, :func:`hold_back_last_invoice` keeps an invoice in one chunk.
-- :class:`Files`: where a file, its staging, its state and its reports live in the bucket.
+- :class:`Files`: where a file, its staging, its state and its reports live in the bucket;
+  :meth:`Files.next_rows` reads the next chunk of a file (a ranged GET cut at a line end
+  and an invoice boundary), :meth:`Files.staged_rows` reads a staged chunk back.
+- :func:`note_bad_row` counts a bad row in a file's state and lists it for the report.
 - :class:`Budget`: what one run may still do (the function's time, optionally chunks).
+- :func:`side_by_side`: the waiting files, a few at a time (one thread each).
 
 Only the standard library and boto3 (what the Lambda Python runtime provides).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from shared.aws import client
 from shared.rows import FIELDS, MAX_ROW_ID_CHARS
@@ -146,6 +152,39 @@ class Files:
     def chunk(self, number: int) -> str:
         return f"{self.staging}{number:05d}.json"
 
+    def next_rows(self, state: dict) -> tuple[list[dict | str | None], int]:
+        """The rows of the file's next chunk (from ``state["offset"]``, at most ``chunk_bytes``)
+        and the bytes they take.  Each row is as :func:`parse_lines` gives it.  The chunk
+        ends at a line end and, unless it is the file's last, before its last invoice (read
+        again with the next chunk).  A CSV file's first call reads its header into ``state``
+        and gives no rows.  FileRefused if the file cannot be read on."""
+        offset, chunk_bytes = state["offset"], self.s.chunk_bytes
+        if state["size"] == 0:
+            raise FileRefused("the file is empty (no header line)")
+        data = client("s3").get_object(Bucket=self.s.bucket, Key=self.incoming,
+                                       Range=f"bytes={offset}-{offset + chunk_bytes - 1}")["Body"].read()
+        at_end = offset + len(data) >= state["size"]
+        if state["kind"] == "csv" and state.get("header") is None:
+            state["header"], used = read_header(data, at_end, self.name)
+            return [], used
+        lines = split_lines(data, at_end, quoted=state["kind"] == "csv")
+        if not lines and not at_end:
+            raise FileRefused(f"line {state['line'] + 1} is longer than {chunk_bytes} bytes")
+        rows = parse_lines([line for line, _ in lines], state["kind"], state.get("header"))
+        kept = len(rows) - (0 if at_end else hold_back_last_invoice(rows))
+        used = sum(size for _, size in lines[:kept])
+        if not used:
+            raise FileRefused(f"cannot read past byte {offset}")
+        return rows[:kept], used
+
+    def staged_rows(self, number: int) -> list[dict]:
+        """The rows of a chunk staged by an earlier run, read back from S3 (money as Decimal)."""
+        body = client("s3").get_object(Bucket=self.s.bucket, Key=self.chunk(number))["Body"].read()
+        rows = [json.loads(line, parse_float=Decimal) for line in body.decode("utf-8").splitlines() if line]
+        for row in rows:
+            row["UnitPrice"] = Decimal(row["UnitPrice"])
+        return rows
+
     def get_json(self, key: str) -> dict | None:
         """The JSON document at ``key``, or None when there is none.
 
@@ -219,6 +258,15 @@ def default_row_id(name: str, line: int) -> str:
     return f"{stem}:{line}"
 
 
+def note_bad_row(state: dict, row: dict | str, reason: str) -> None:
+    """Count a bad row (at ``state["line"]``) and list it for the error report (the first
+    ``MAX_ERRORS_LISTED``: line number, RowId, reason)."""
+    state["rejected"] += 1
+    if len(state["errors"]) < MAX_ERRORS_LISTED:
+        row_id = row.get("RowId") if isinstance(row, dict) else None
+        state["errors"].append({"line": state["line"], "RowId": row_id, "reason": reason})
+
+
 def hold_back_last_invoice(rows: list[dict | str | None]) -> int:
     """How many trailing lines belong to the chunk's last invoice (left for the next chunk,
     so that an invoice is not split between two chunks), or 0 if that would leave nothing."""
@@ -263,6 +311,24 @@ class Budget:
     def spent(self, seconds: float) -> None:
         with self.lock:
             self.slowest = max(self.slowest, seconds)
+
+    @contextlib.contextmanager
+    def timing(self, state: dict) -> Iterator[None]:
+        """Time one step of a file: its seconds are added to ``state["seconds"]`` under the
+        phase it began in, and counted as spent (the slowest step sets the safety margin)."""
+        phase, started = state["phase"], time.monotonic()
+        yield
+        took = time.monotonic() - started
+        state["seconds"][phase] = round(state["seconds"][phase] + took, 3)
+        self.spent(took)
+
+
+def side_by_side(settings: Any, process: Callable[[str, str, int], Any], at_once: int) -> list:
+    """``process(name, etag, size)`` of each file waiting in incoming/, ``at_once`` files at a
+    time (while one waits for DynamoDB or the warehouse, another is read); the results that
+    are not None, in name order."""
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        return [done for done in pool.map(lambda f: process(*f), incoming_files(settings)) if done is not None]
 
 
 def new_state(name: str, etag: str, size: int) -> dict:

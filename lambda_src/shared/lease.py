@@ -17,6 +17,7 @@ The lease is ``<prefix>lease.json`` (beside the folders, never a file's state): 
 - **expires**: the run's own deadline (Lambda stops a run at its timeout) plus a margin:
   a live run's lease never expires under it.
 - **release**: ``DeleteObject`` at the end of the run.
+- **held**: the ``with`` form: take, run the block, release.
 
 S3 conditional writes: Amazon S3 user guide, "Add preconditions to S3 operations with
 conditional requests".  Only the standard library and boto3.
@@ -24,8 +25,10 @@ conditional requests".  Only the standard library and boto3.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from typing import Iterator
 
 from botocore.exceptions import ClientError
 
@@ -77,3 +80,16 @@ def holder(bucket: str, key: str) -> str | None:
 def release(bucket: str, key: str) -> None:
     """Give the lease back (only its holder calls this, before its deadline)."""
     client("s3").delete_object(Bucket=bucket, Key=key)
+
+
+@contextlib.contextmanager
+def held(bucket: str, key: str, holder: str, seconds: float) -> Iterator[bool]:
+    """Take the lease for the ``with`` block (yields True) and release it after; yields
+    False, taking nothing, when another run holds it."""
+    if not take(bucket, key, holder, seconds):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        release(bucket, key)
