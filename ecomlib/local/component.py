@@ -102,3 +102,16 @@ class Worker:
                     self.round()
             except Exception:  # noqa: BLE001  (keep going; the log says what broke)
                 self._log.exception("%s: a round failed", self.name)
+
+
+class WorkerComponent(Component):
+    """A component whose work is one background :class:`Worker`, ``self._worker``: it
+    starts and stops with the component."""
+
+    _worker: Worker
+
+    def start(self, endpoint: str) -> None:  # noqa: ARG002
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._worker.stop()

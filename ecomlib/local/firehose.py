@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from ecomlib.local.component import Component, Route, Worker
+from ecomlib.local.component import Route, Worker, WorkerComponent
 from ecomlib.local.redshift_data import RedshiftData
 
 log = logging.getLogger("ecomlib.firehose")
@@ -65,7 +65,7 @@ class _Buffer:
     ends: dict[str, int] = field(default_factory=dict)
 
 
-class Firehose(Component):
+class Firehose(WorkerComponent):
     """Every delivery stream with a Kinesis source: checkpoints, buffers, COPYs to run."""
 
     name = "firehose"
@@ -81,12 +81,6 @@ class Firehose(Component):
         self._worker = Worker("firehose", POLL_INTERVAL, lambda: self._round(flush=False))
 
     # ---- lifecycle --------------------------------------------------------------------
-
-    def start(self, endpoint: str) -> None:  # noqa: ARG002
-        self._worker.start()
-
-    def stop(self) -> None:
-        self._worker.stop()
 
     def reset(self) -> None:
         with self._worker.lock:

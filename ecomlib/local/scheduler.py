@@ -45,7 +45,7 @@ from datetime import datetime, timedelta, timezone
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from ecomlib import schedule
-from ecomlib.local.component import Component, Route, Worker
+from ecomlib.local.component import Route, Worker, WorkerComponent
 from ecomlib.local.lambda_runtime import LambdaRuntime, get_function
 
 log = logging.getLogger("ecomlib.scheduler")
@@ -54,7 +54,7 @@ TICK = 1.0  # seconds between looks at the rules
 MAX_FIRINGS_PER_ADVANCE = 1_000  # a bigger jump is almost surely a mistake: say so
 
 
-class Scheduler(Component):
+class Scheduler(WorkerComponent):
     """The scheduler's clock, each rule's next firing, the latest firings and counters."""
 
     name = "scheduler"
@@ -69,12 +69,6 @@ class Scheduler(Component):
         self._worker = Worker("scheduler", TICK, self._tick)
 
     # ---- lifecycle --------------------------------------------------------------------
-
-    def start(self, endpoint: str) -> None:  # noqa: ARG002
-        self._worker.start()
-
-    def stop(self) -> None:
-        self._worker.stop()
 
     def reset(self) -> None:
         with self._worker.lock:

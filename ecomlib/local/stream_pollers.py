@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from ecomlib.local import aws_time
-from ecomlib.local.component import Component, Route, Worker
+from ecomlib.local.component import Route, Worker, WorkerComponent
 from ecomlib.local.lambda_runtime import LambdaRuntime, get_function
 
 log = logging.getLogger("ecomlib.pollers")
@@ -67,7 +67,7 @@ class _Shard:
     shard: object  # moto's Shard
 
 
-class StreamPollers(Component):
+class StreamPollers(WorkerComponent):
     """Every Kinesis event source mapping's pollers: a checkpoint per shard, and counters."""
 
     name = "pollers"
@@ -81,12 +81,6 @@ class StreamPollers(Component):
         self._worker = Worker("stream-pollers", POLL_INTERVAL, lambda: self._round(respect_window=True))
 
     # ---- lifecycle --------------------------------------------------------------------
-
-    def start(self, endpoint: str) -> None:  # noqa: ARG002
-        self._worker.start()
-
-    def stop(self) -> None:
-        self._worker.stop()
 
     def reset(self) -> None:
         with self._worker.lock:
