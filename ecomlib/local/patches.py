@@ -50,15 +50,24 @@ def apply(aws: Any) -> None:
 
 def _replace(owner: type, name: str, build: Callable[[Any], Any]) -> None:
     """Set ``owner.name`` to ``build(original)``, ``original`` being moto's own attribute (as
-    found on the class: a function, classmethod or property; None if moto has none)."""
-    key = f"_ecomlib_moto_{name}"
+    found on the class: a function, classmethod or property; None if moto has none).
+
+    Two patches of one attribute (say, the tags and the states of CreateStream) wrap each
+    other in the order they are applied; applying the same patch again replaces it, never
+    wraps it twice (each patch is known by its builder's qualified name)."""
+    key, chain_key = f"_ecomlib_moto_{name}", f"_ecomlib_chain_{name}"
     if key not in owner.__dict__:
         try:
             original = inspect.getattr_static(owner, name)
         except AttributeError:
             original = None
         setattr(owner, key, original)
-    setattr(owner, name, build(owner.__dict__[key]))
+    chain = {**owner.__dict__.get(chain_key, {}), build.__qualname__: build}
+    setattr(owner, chain_key, chain)
+    current = owner.__dict__[key]
+    for wrap in chain.values():
+        current = wrap(current)
+    setattr(owner, name, current)
 
 
 def _patch_kinesis_shard() -> None:

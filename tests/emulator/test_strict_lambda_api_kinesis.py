@@ -63,9 +63,10 @@ def role_arn() -> str:
 
 
 def create(name: str, code: str = HANDLER, timeout: int = 10) -> dict:
-    return aws.client("lambda").create_function(
-        FunctionName=name, Runtime=deploy.RUNTIME, Role=role_arn(), Handler="handler.lambda_handler",
-        Code={"ZipFile": zipped(code)}, Timeout=timeout)
+    role = role_arn()
+    return deploy.retry_while_propagating(lambda: aws.client("lambda").create_function(  # a new role: wait
+        FunctionName=name, Runtime=deploy.RUNTIME, Role=role, Handler="handler.lambda_handler",
+        Code={"ZipFile": zipped(code)}, Timeout=timeout), f"creating {name}")
 
 
 def refused(call, code: str) -> str:
