@@ -109,7 +109,7 @@ def deploy_stack(schedule: str = "rate(5 minutes)") -> dict:
             else:
                 raise
         else:
-            cfn.create_stack(**arguments)
+            _create_stack(cfn, arguments)
             waiter = "stack_create_complete"
     if waiter:
         cfn.get_waiter(waiter).wait(StackName=stack_name(), WaiterConfig={"Delay": 5, "MaxAttempts": 360})
@@ -117,6 +117,25 @@ def deploy_stack(schedule: str = "rate(5 minutes)") -> dict:
                for o in cfn.describe_stacks(StackName=stack_name())["Stacks"][0].get("Outputs", [])}
     finish()
     return outputs
+
+
+def _create_stack(cfn, arguments: dict) -> None:
+    """CreateStack. SQS refuses a queue name deleted less than 60 s ago (a teardown just
+    before): the stack fails (on AWS it rolls back). Then delete what it made, and try again
+    until the names are free."""
+    def attempt() -> bool:
+        try:
+            cfn.create_stack(**arguments)
+            return True
+        except cfn.exceptions.ClientError as error:
+            if "QueueDeletedRecently" not in str(error):
+                raise
+        cfn.delete_stack(StackName=arguments["StackName"])
+        cfn.get_waiter("stack_delete_complete").wait(StackName=arguments["StackName"],
+                                                     WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        return False
+
+    dp.wait_until(attempt, True, 180, "creating the stack (a queue of the same name was deleted less than 60 s ago)")
 
 
 def finish() -> None:

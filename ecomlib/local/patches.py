@@ -1044,6 +1044,19 @@ def _patch_mapping_states(pollers) -> None:
             return original(self, *args, **kwargs)
         return read
 
+    def build_stack_delete(original):
+        def delete(self, account_id, region_name):
+            # CloudFormation waits for a mapping to settle before it deletes it.
+            import time
+
+            deadline = time.monotonic() + 60
+            while pollers.state(self) in TRANSITIONS and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return original(self, account_id, region_name)
+        return delete
+
+    _replace(EventSourceMapping, "delete", build_stack_delete)
+
     def build_configuration(original):
         def get_configuration(self):
             config = original(self)

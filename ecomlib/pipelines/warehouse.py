@@ -117,7 +117,8 @@ def ensure_cluster_role() -> str:
     try:
         arn = iam.get_role(RoleName=role)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
-        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust),
+                              Tags=dp.tag_list())["Role"]["Arn"]
     iam.put_role_policy(RoleName=role, PolicyName="least-privilege",
                         PolicyDocument=json.dumps(cluster_role_policy(f"arn:aws:s3:::{bucket_name()}")))
     return arn

@@ -223,13 +223,14 @@ def test_the_aws_cli_deploys_the_packaged_template(clean, tmp_path):
     step = subprocess.run([sys.executable, "-m", "ecomlib.infra", "package", str(packaged)],
                           capture_output=True, text=True, timeout=300)
     assert step.returncode == 0, step.stderr
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": aws.region()}
+    keys = aws.local_credentials()  # the embedded AWS answers only its own credentials
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": keys["aws_access_key_id"],
+           "AWS_SECRET_ACCESS_KEY": keys["aws_secret_access_key"], "AWS_DEFAULT_REGION": aws.region()}
+    env.pop("AWS_SESSION_TOKEN", None)
     deployed = subprocess.run(
         [str(Path(sys.executable).with_name("aws")), "--endpoint-url", aws.endpoint_url(), "cloudformation", "deploy",
          "--template-file", str(packaged), "--stack-name", infra.stack_name(), "--capabilities", "CAPABILITY_NAMED_IAM",
-         "--parameter-overrides", f"VpcId={infra.default_vpc()}", f"CodeBucket={infra.code_bucket()}",
-         f"WarehousePassword={warehouse.new_password()}"],
+         "--parameter-overrides", f"VpcId={infra.default_vpc()}", f"CodeBucket={infra.code_bucket()}"],
         capture_output=True, text=True, env=env, timeout=600)
     assert deployed.returncode == 0, deployed.stderr
     assert infra.stack_status() == "CREATE_COMPLETE"
