@@ -110,18 +110,8 @@ def cluster_role_policy(bucket_arn: str) -> dict:
 def ensure_cluster_role() -> str:
     """The cluster's default role (trusting redshift.amazonaws.com): what ``IAM_ROLE default``
     in a COPY means. The bucket need not exist yet: the policy names it."""
-    iam = aws.client("iam")
-    role = cluster_role_name()
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "redshift.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    try:
-        arn = iam.get_role(RoleName=role)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust),
-                              Tags=dp.tag_list())["Role"]["Arn"]
-    iam.put_role_policy(RoleName=role, PolicyName="least-privilege",
-                        PolicyDocument=json.dumps(cluster_role_policy(f"arn:aws:s3:::{bucket_name()}")))
-    return arn
+    return _service_role(cluster_role_name(), "redshift.amazonaws.com",
+                         cluster_role_policy(f"arn:aws:s3:::{bucket_name()}"))
 
 
 def ensure_cluster(node_type: str = "ra3.large", wait: bool = True) -> dict:
@@ -185,17 +175,21 @@ def firehose_policy(stream_arn: str, bucket_arn: str, secret_arn: str) -> dict:
 
 def ensure_firehose_role(stream_arn: str, bucket_arn: str, secret_arn: str) -> str:
     """Firehose's own role (trusting firehose.amazonaws.com) with its inline policy."""
+    return _service_role(resource_name("firehose", "role"), "firehose.amazonaws.com",
+                         firehose_policy(stream_arn, bucket_arn, secret_arn))
+
+
+def _service_role(role: str, service: str, policy: dict) -> str:
+    """A role that ``service`` may assume, tagged, with ``policy`` inline; returns its ARN."""
     iam = aws.client("iam")
-    role = resource_name("firehose", "role")
     trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "firehose.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
     try:
         arn = iam.get_role(RoleName=role)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
         arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust),
                               Tags=dp.tag_list())["Role"]["Arn"]
-    iam.put_role_policy(RoleName=role, PolicyName="least-privilege",
-                        PolicyDocument=json.dumps(firehose_policy(stream_arn, bucket_arn, secret_arn)))
+    iam.put_role_policy(RoleName=role, PolicyName="least-privilege", PolicyDocument=json.dumps(policy))
     return arn
 
 
