@@ -54,11 +54,21 @@ signal.signal(signal.SIGTERM, _interrupt)
 
 
 def pytest_collection_modifyitems(config, items):
-    """The end-to-end layer and the notebooks are slow as a whole."""
+    """The end-to-end layer and the notebooks are slow as a whole.
+
+    With several workers (``./course test`` starts one per core, pytest-xdist's
+    ``--dist loadgroup``), each worker has its own embedded AWS, and the tests of a file stay
+    together, in order, on one worker (a notebook's cells share a kernel; a module's tests
+    may share what its fixtures deployed), except the student-edition runs, one notebook
+    each, which spread over the workers."""
     for item in items:
         path = Path(str(item.fspath))
         if path.suffix == ".ipynb" or "pipelines" in path.relative_to(REPO).parts[:2]:
             item.add_marker(pytest.mark.slow)
+        group = str(path.relative_to(REPO))
+        if item.get_closest_marker("own_worker_group"):
+            group += "::" + item.name
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_sessionfinish(session, exitstatus):

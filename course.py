@@ -7,7 +7,8 @@
                                first run and never overwritten; --answer-key: notebooks/ with solutions
   student [DIR]                write the student copies (existing files are kept)
   doctor                       check this machine: Python, disk, ports, the embedded AWS, a pipeline
-  test [pytest args]           install the developer tools too; unit tests + every notebook (nbval)
+  test [pytest args]           install the developer tools too; unit tests + every notebook (nbval),
+                               on every core (-n 0: in this process only)
   wheels DIR [--dev] [pip download args]   fill DIR with every wheel, for `setup --offline DIR`
   local|bench|teardown ...     python -m ecomlib local|bench|teardown ...
 
@@ -18,6 +19,7 @@ folder with no network (make it with `wheels DIR` on a machine of the same OS an
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +124,14 @@ def execute(args):
     os.execv(args[0], args)
 
 
+def test_workers(args):
+    """pytest-xdist options: a worker per core (at most 4), each with its own embedded AWS, a
+    file's tests together on one worker (see conftest.py); none when ``args`` choose (-n, -p no:xdist)."""
+    chosen = any(re.fullmatch(r"-n(=?\w+)?|--numprocesses(=\w+)?|no:xdist", a) for a in args)
+    workers = min(os.cpu_count() or 1, 4)
+    return [] if chosen or workers < 2 else ["-n", str(workers), "--dist", "loadgroup"]
+
+
 def option(args, name):
     """Remove ``name VALUE`` from ``args``; returns VALUE (or None)."""
     if name in args:
@@ -151,7 +161,7 @@ def main(argv):
     elif command == "student":
         execute([setup(), "-m", "ecomlib", "edition", "student", *args])
     elif command == "test":
-        execute([setup(DEV), "-m", "pytest", "--nbval", *args])
+        execute([setup(DEV), "-m", "pytest", "--nbval", *test_workers(args), *args])
     elif command in ("local", "bench", "teardown"):
         execute([setup(), "-m", "ecomlib", command, *args])
     elif command == "doctor":

@@ -3,7 +3,8 @@
 AWS: for a mapping created with ``create_event_source_mapping``, Lambda polls every shard
 of the stream, keeps a checkpoint per shard, and invokes the function with up to
 ``BatchSize`` records (waiting up to ``MaximumBatchingWindowInSeconds`` to fill a batch),
-one batch at a time per shard, so order is kept within a shard. When the function fails,
+one batch at a time per shard, so order is kept within a shard, and every shard (of every
+mapping) at the same time, each its own concurrent invocation. When the function fails,
 the batch is retried (``MaximumRetryAttempts``; ``-1`` means until the records expire),
 split in two first if ``BisectBatchOnFunctionError`` is set; with
 ``FunctionResponseTypes=["ReportBatchItemFailures"]`` the function may instead return
@@ -22,8 +23,10 @@ polled (Lambda API reference, EventSourceMappingConfiguration ``State``,
 UpdateEventSourceMapping). moto 5.2: a mapping is Enabled at once and gone at once.
 
 Here: a background thread does what AWS's pollers do, with the same event and failure
-message shapes; :class:`StreamPollers` keeps each mapping's state transition (for
-``aws_time``'s ``mapping_transition``, see ``patches._patch_mapping_states``).
+message shapes, each round giving every shard of every enabled mapping its next batch at
+once (a thread per shard, so two shards keep two execution environments busy);
+:class:`StreamPollers` keeps each mapping's state transition (for ``aws_time``'s
+``mapping_transition``, see ``patches._patch_mapping_states``).
 ``StreamPollers.drain()`` (``POST /_ecomlib/drain``) processes everything pending right
 away, ignoring batching windows, so notebooks and tests are deterministic.
 """
@@ -76,6 +79,7 @@ class StreamPollers(WorkerComponent):
         self.runtime = runtime
         self.checkpoints: dict[tuple[str, str], int] = {}  # (mapping uuid, shard id) -> last sequence done
         self.stats = {"invocations": 0, "records": 0, "retries": 0, "dead_lettered": 0}
+        self._count_lock = threading.Lock()  # the shards' threads add to the same counters
         self.transitions: dict[str, _Transition] = {}  # mapping uuid -> the state it is passing through
         # one round at a time: the background loop or a drain
         self._worker = Worker("stream-pollers", POLL_INTERVAL, lambda: self._round(respect_window=True))
@@ -136,12 +140,22 @@ class StreamPollers(WorkerComponent):
         """Give every shard of every mapping one batch; returns how many records were handled."""
         from ecomlib.local.component import MOTO_LOCK
 
-        handled = 0
         with MOTO_LOCK:
             work = [s for m in _mappings() if self.state(m) == "Enabled" for s in _shards(m)]
-        for item in work:
-            handled += self._poll_shard(item, respect_window)
-        return handled
+        if len(work) < 2:
+            return sum(self._poll_shard(item, respect_window) for item in work)
+        handled = [0] * len(work)
+
+        def poll(index: int) -> None:
+            handled[index] = self._poll_shard(work[index], respect_window)
+
+        threads = [threading.Thread(target=poll, args=(i,), name=f"poller-{i}", daemon=True)
+                   for i in range(len(work))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return sum(handled)
 
     def _poll_shard(self, item: _Shard, respect_window: bool) -> int:
         from ecomlib.local.component import MOTO_LOCK
@@ -162,6 +176,10 @@ class StreamPollers(WorkerComponent):
         self._deliver(item, records)
         return len(records)
 
+    def _count(self, key: str, n: int) -> None:
+        with self._count_lock:
+            self.stats[key] += n
+
     def _deliver(self, item: _Shard, records: list) -> None:
         """Invoke until the batch succeeds or its records are given up on; move the checkpoint."""
         mapping = item.mapping
@@ -170,27 +188,27 @@ class StreamPollers(WorkerComponent):
         max_retries = mapping.max_retry_attempts
         max_retries = INFINITE_RETRY_CAP if max_retries in (None, -1) else int(max_retries)
         reports_items = "ReportBatchItemFailures" in (mapping.function_response_types or [])
-        stats, checkpoints = self.stats, self.checkpoints
+        checkpoints = self.checkpoints
         pending = [(records, 0)]  # batches still to deliver, with the retries they already had
         while pending:
             batch, retries = pending.pop(0)
             result = self.runtime.invoke(fn, json.dumps(_event(item, batch, fn)))
-            stats["invocations"] += 1
+            self._count("invocations", 1)
             failed_from = _first_failure(result, batch) if reports_items and result.ok else None
             if result.ok and failed_from is None:
-                stats["records"] += len(batch)
+                self._count("records", len(batch))
                 checkpoints[key] = int(batch[-1].sequence_number)
                 continue
             if failed_from is not None and failed_from > 0:  # the records before it are done
-                stats["records"] += failed_from
+                self._count("records", failed_from)
                 checkpoints[key] = int(batch[failed_from - 1].sequence_number)
                 batch = batch[failed_from:]
             if retries >= max_retries:
-                stats["dead_lettered"] += len(batch)
+                self._count("dead_lettered", len(batch))
                 _dead_letter(item, batch, result, retries + 1)
                 checkpoints[key] = int(batch[-1].sequence_number)
                 continue
-            stats["retries"] += 1
+            self._count("retries", 1)
             if not result.ok and mapping.bisect_on_error and len(batch) > 1:
                 half = len(batch) // 2
                 pending[:0] = [(batch[:half], retries + 1), (batch[half:], retries + 1)]

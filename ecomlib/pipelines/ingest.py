@@ -69,13 +69,15 @@ def invoices_url(base_url: str | None = None) -> str:
     return base_url + "/invoices"
 
 
-def iter_records(start: str = "TRIM_HORIZON") -> Iterator[dict]:
-    """Every record in the stream, shard by shard (decoded ``Data`` as bytes)."""
+def iter_records(start: str = "TRIM_HORIZON", after: dict[str, str] | None = None) -> Iterator[dict]:
+    """Every record in the stream, shard by shard (decoded ``Data`` as bytes); ``after``:
+    {shard id: sequence number} to read those shards only past that record (a checkpoint)."""
     kinesis = aws.client("kinesis")
     for shard in kinesis.list_shards(StreamName=stream_name())["Shards"]:
+        where = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after[shard["ShardId"]]}
+                 if after and shard["ShardId"] in after else {"ShardIteratorType": start})
         iterator = kinesis.get_shard_iterator(
-            StreamName=stream_name(), ShardId=shard["ShardId"], ShardIteratorType=start,
-        )["ShardIterator"]
+            StreamName=stream_name(), ShardId=shard["ShardId"], **where)["ShardIterator"]
         while iterator:
             page = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
             yield from ({**r, "ShardId": shard["ShardId"]} for r in page["Records"])

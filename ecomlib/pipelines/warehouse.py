@@ -9,6 +9,7 @@ API (``ecomlib.redshift``).
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from ecomlib import aws, deploy as dp, registry
 from ecomlib import redshift as wh
@@ -278,9 +279,10 @@ def deploy(buffer_mb: int = 5, buffer_seconds: int = 60) -> str:
 
 
 def row_ids() -> dict[str, int]:
-    """How many times each row_id is in the table (1 when all is well)."""
-    frame = wh.sql(f"SELECT row_id, COUNT(*) AS n FROM {TABLE} GROUP BY row_id")
-    return dict(zip(frame["row_id"], frame["n"])) if len(frame) else {}
+    """How many times each row_id is in the table (1 when all is well). (One column comes
+    back faster than two: the Data API sends every field as a small JSON object.)"""
+    frame = wh.sql(f"SELECT row_id FROM {TABLE}")
+    return dict(Counter(frame["row_id"])) if len(frame) else {}
 
 
 def teardown(delete_cluster: bool = True) -> None:

@@ -289,6 +289,9 @@ class PoisonRecord(ValueError):
     """A record whose data is not JSON Lines of valid rows: retrying will not help."""
 
 
+_DECODE = json.JSONDecoder(parse_float=Decimal).decode  # one decoder for every line
+
+
 def check_row(line: str, max_chars: int | None = None, max_key_chars: int | None = None) -> dict:
     """One line read back from the stream, parsed as a row (UnitPrice an exact Decimal).
 
@@ -299,7 +302,7 @@ def check_row(line: str, max_chars: int | None = None, max_key_chars: int | None
     if max_chars is not None and len(line) > max_chars:
         raise PoisonRecord(f"row longer than {max_chars} characters")
     try:
-        row = json.loads(line, parse_float=Decimal)
+        row = _DECODE(line)
     except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise PoisonRecord(f"line is not JSON: {exc}") from None
     if not isinstance(row, dict):

@@ -181,3 +181,18 @@ def test_doctor_reports_a_failed_setup_and_what_it_could_still_check(tmp_path):
     assert any(line.startswith("[  ok] python:") for line in lines)
     assert lines[-1] == "doctor: 1 problem(s): setup"
     assert not (tmp_path / "venv").exists(), "nothing is created before the wheel folder is found"
+
+
+def test_test_runs_a_worker_per_core_unless_told_otherwise(monkeypatch):
+    """`./course test` spreads the tests over the cores (at most 4 workers), a file's tests
+    together (conftest.py's groups); -n or -p no:xdist in the arguments decide instead."""
+    course = _launcher()
+    monkeypatch.setattr(course.os, "cpu_count", lambda: 2)
+    assert course.test_workers([]) == ["-n", "2", "--dist", "loadgroup"]
+    assert course.test_workers(["-m", "not slow", "tests/unit"]) == ["-n", "2", "--dist", "loadgroup"]
+    for chosen in (["-n", "0"], ["-n0"], ["--numprocesses=3"], ["-p", "no:xdist"]):
+        assert course.test_workers(chosen) == [], chosen
+    monkeypatch.setattr(course.os, "cpu_count", lambda: 16)
+    assert course.test_workers([])[:2] == ["-n", "4"]
+    monkeypatch.setattr(course.os, "cpu_count", lambda: 1)
+    assert course.test_workers([]) == []

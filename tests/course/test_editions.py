@@ -205,13 +205,8 @@ def student_dir(tmp_path_factory) -> Path:
     return out
 
 
-RUN_STUDENT = "ECOM_RUN_STUDENT_EDITION"
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get(RUN_STUDENT) != "1", reason=(
-    f"runs all ten notebooks again (about as long as nbval's run): set {RUN_STUDENT}=1. Every run "
-    "checks each exercise's stub and checker inside nbval's run instead (conftest.py)"))
+@pytest.mark.own_worker_group  # each notebook's run may go to another worker
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_student_edition_runs_to_the_end_with_one_not_yet_per_exercise(student_dir, path):
     """Run All on a fresh student copy (this run's embedded AWS, as nbval's kernels): no

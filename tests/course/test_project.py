@@ -23,7 +23,7 @@ def pins(path: Path) -> dict[str, str]:
 LEARNER = REPO / "requirements.txt"
 DEV = REPO / "requirements-dev.txt"
 DEV_ONLY = {"cfn-lint": "cfnlint", "hypothesis": "hypothesis", "nbval": "nbval", "playwright": "playwright",
-            "pytest": "pytest"}
+            "pytest": "pytest", "pytest-xdist": "xdist"}
 
 
 def test_environment_yml_and_requirements_pin_the_same_versions():

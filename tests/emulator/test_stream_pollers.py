@@ -18,14 +18,18 @@ from test_lambda_runtime import create_function, role_arn, zipped
 # Records every batch it gets in S3 (one object per invocation), fails on request:
 #  "poison"   -> raises for any batch holding it
 #  "flaky-N"  -> reported as a batch item failure the first time it is seen
+#  "slow"     -> the batch takes a second
 HANDLER = textwrap.dedent('''
-    import base64, json, os, boto3
+    import base64, json, os, time, boto3
     s3 = boto3.client("s3")
     BUCKET = os.environ["BUCKET"]
 
     def lambda_handler(event, context):
+        started = time.time()
         records = event["Records"]
         datas = [base64.b64decode(r["kinesis"]["data"]).decode() for r in records]
+        if "slow" in datas:
+            time.sleep(1)
         if "poison" in datas:
             raise ValueError("poison in batch")
         failures = []
@@ -37,7 +41,8 @@ HANDLER = textwrap.dedent('''
         s3.put_object(Bucket=BUCKET, Key=f"batches/{context.aws_request_id}", Body=json.dumps({
             "shard": first["eventID"].split(":")[0], "source": first["eventSource"],
             "arn": first["eventSourceARN"], "datas": datas,
-            "seqs": [r["kinesis"]["sequenceNumber"] for r in records], "failures": failures}))
+            "seqs": [r["kinesis"]["sequenceNumber"] for r in records], "failures": failures,
+            "started": started, "ended": time.time()}))
         return {"batchItemFailures": failures}
 
     def seen(data):
@@ -53,11 +58,12 @@ HANDLER = textwrap.dedent('''
 
 
 @pytest.fixture()
-def pipeline():
-    """A stream (1 shard), a function recording its batches, a DLQ; removed afterwards."""
+def pipeline(request):
+    """A stream (1 shard, or ``request.param``), a function recording its batches, a DLQ;
+    removed afterwards."""
     kinesis, lam, s3, sqs = (aws.client(n) for n in ("kinesis", "lambda", "s3", "sqs"))
     stream = "ecom-test-esm"
-    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    kinesis.create_stream(StreamName=stream, ShardCount=getattr(request, "param", 1))
     kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1})
     stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
     s3.create_bucket(Bucket="ecom-test-esm")
@@ -70,8 +76,10 @@ def pipeline():
     mappings = []
 
     class Pipeline:
-        def put(self, *datas: str) -> None:
-            kinesis.put_records(StreamName=stream, Records=[{"Data": d.encode(), "PartitionKey": "k"} for d in datas])
+        def put(self, *datas: str, hash_key: int | None = None) -> None:
+            where = {"ExplicitHashKey": str(hash_key)} if hash_key is not None else {}
+            kinesis.put_records(StreamName=stream, Records=[{"Data": d.encode(), "PartitionKey": "k", **where}
+                                                            for d in datas])
 
         def map(self, **options) -> str:
             settings = dict(BatchSize=10, StartingPosition="TRIM_HORIZON", MaximumRetryAttempts=10,
@@ -130,6 +138,20 @@ def test_batches_respect_batch_size_order_and_checkpoint(pipeline):
     pipeline.put("r25", "r26")
     server.drain()
     assert pipeline.delivered() == [f"r{i}" for i in range(27)]
+
+
+@pytest.mark.parametrize("pipeline", [2], indirect=True)
+def test_every_shard_gets_its_batch_at_the_same_time(pipeline):
+    """AWS invokes a function once per shard concurrently (order is kept within a shard):
+    two shards, a batch of a second in each, processed side by side, not one after the other."""
+    pipeline.put("slow", "a", hash_key=0)  # the first shard's hash key range starts at 0
+    pipeline.put("slow", "b", hash_key=2 ** 127)  # the second one's starts at 2**127
+    pipeline.map(BatchSize=10)
+    server.drain()
+    batches = pipeline.batches()
+    assert sorted(b["shard"] for b in batches) == ["shardId-000000000000", "shardId-000000000001"]
+    first, second = sorted(batches, key=lambda b: b["started"])
+    assert second["started"] < first["ended"], "the second shard's batch waited for the first one's"
 
 
 def test_latest_starts_after_what_is_already_there(pipeline):

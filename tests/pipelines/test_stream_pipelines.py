@@ -146,6 +146,40 @@ def test_drain_answers_per_store_and_skips_a_consumer_that_is_off(loaded):
     assert pipelines.drain()["dynamodb"]["stored"] == reconcile()["dynamodb"]["stored"]
 
 
+def test_drain_of_named_stores_counts_only_those(loaded, monkeypatch):
+    """drain(stores=[...]) waits for (and reads) those stores only; a name that is no store
+    is refused with the list of stores."""
+    from ecomlib.pipelines import stores as rc
+
+    counted, read = rc.stored_ids, []
+    monkeypatch.setattr(rc, "stored_ids", lambda stage: read.append(stage) or counted(stage))
+    client.post_rows(loaded, data.generate(rows=5, seed=12))
+    drained = pipelines.drain(stores=["dynamodb"])
+    assert set(drained) == {"dynamodb"} and read == ["dynamodb"]
+    assert drained["dynamodb"]["stored"] == drained["dynamodb"]["in"] == reconcile()["dynamodb"]["in"]
+    with pytest.raises(ValueError, match=r"no store named \['tables'\]: the stores are \['raw_s3', 'dynamodb', 'warehouse'\]"):
+        pipelines.drain(stores=["tables"])
+
+
+def test_drain_reads_only_what_arrived_since_it_last_read_the_stream(loaded, monkeypatch):
+    """The stream is read from where the last drain() stopped in each shard (a checkpoint);
+    a stream deleted and created again is read from its start."""
+    from ecomlib.pipelines import stores as rc
+
+    before, in_stream = rc.stream_arrivals(), ingest.stream_stats()["records"]
+    records = []
+    reading = ingest.iter_records
+    monkeypatch.setattr(ingest, "iter_records", lambda **kw: (records.append(r) or r for r in reading(**kw)))
+    assert rc.stream_arrivals() == before and records == []
+    client.post_rows(loaded, data.generate(rows=3, seed=13))
+    after = rc.stream_arrivals()
+    read = len(records)
+    monkeypatch.undo()
+    new = ingest.stream_stats()["records"] - in_stream  # (a record per invoice)
+    assert read == new >= 1
+    assert rc.StreamLog().arrivals() == after  # a reader that has not read yet reads it all, and agrees
+
+
 def test_drain_times_out_naming_the_store_that_lacks_rows(loaded, monkeypatch):
     from collections import Counter
 
