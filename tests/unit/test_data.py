@@ -582,3 +582,14 @@ def test_real_file_write_csv_reproduces_the_bytes(real, tmp_path):
 
     out = data.write_csv(real, tmp_path / "copy.csv")
     assert out.read_bytes() == lzma.decompress(REAL_FILE.read_bytes())
+
+
+def test_the_stream_row_has_the_datasets_columns_and_its_row_id():
+    """Two sides of one fact: the columns ecomlib reads (schema.COLUMNS) and the fields a
+    function finds in each stream row (lambda_src/shared/rows.FIELDS, packed with every
+    function, so it cannot import ecomlib): the same names, in the same order, plus RowId."""
+    from ecomlib import schema
+    from shared import rows
+
+    assert rows.FIELDS == (*schema.COLUMNS, "RowId")
+    assert set(rows.TEXT_FIELDS) | set(rows.OPTIONAL_FIELDS) == set(schema.TEXT_COLUMNS) | {"InvoiceDate", "RowId"}
