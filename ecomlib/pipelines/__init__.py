@@ -7,7 +7,10 @@ and :func:`drain` act on all of them (``python -m ecomlib demo`` runs them: ``ec
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
+from contextlib import contextmanager
 
 from ecomlib import aws, registry
 from ecomlib.config import settings
@@ -35,7 +38,56 @@ def teardown_all() -> None:
         module.teardown()
 
 
-def drain(timeout: float = 300, poll_seconds: float = 10, stores: list[str] | None = None) -> dict:
+class _Steps:
+    """A text progress bar over a few long steps, each named as it starts, its clock
+    refreshed every second while the step runs (nothing at all when ``on`` is False).
+    Text on stdout, as ``client.send``'s: a saved notebook shows its final state."""
+
+    def __init__(self, on: bool, total: int) -> None:
+        self.bar = None
+        if on:
+            from tqdm.std import tqdm
+
+            self.bar = tqdm(total=total, unit="step", file=sys.stdout, desc="drain",
+                            bar_format="{desc}: {n_fmt}/{total_fmt} steps [{elapsed}]")
+
+    def __enter__(self) -> "_Steps":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.set_description_str("drain", refresh=False)
+            self.bar.close()
+
+    def total(self, total: int) -> None:
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.refresh()
+
+    @contextmanager
+    def step(self, what: str):
+        if self.bar is None:
+            yield
+            return
+        self.bar.set_description_str(what)
+        done = threading.Event()
+
+        def tick() -> None:
+            while not done.wait(1):
+                self.bar.refresh()
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
+            self.bar.update(1)
+
+
+def drain(timeout: float = 300, poll_seconds: float = 10, stores: list[str] | None = None,
+          progress: bool = False) -> dict:
     """Wait until every store that a consumer is feeding accounts for the stream's rows.
 
     The rows in the stream when this is called are the promise: each store whose
@@ -54,34 +106,57 @@ def drain(timeout: float = 300, poll_seconds: float = 10, stores: list[str] | No
     when the others do not matter to what comes next: each store is checked by reading it
     whole, which takes seconds per 100,000 rows.
 
+    ``progress=True``: also a text bar over its steps (delivering what waits, reading the
+    stream, reading each store), named as each starts, its clock running meanwhile: on
+    the full data set each step takes tens of seconds.
+
     Returns, per store waited for: ``{"in": rows owed, "stored": ..., "rejected": ...}``
     (the same on every target).
     """
     from ecomlib.pipelines import stores as reconcile
 
-    local = settings().is_local
-    if local:
-        from ecomlib.local import server
-
-        aws.endpoint_url()  # make sure it runs
-        server.drain(timeout)
-        poll_seconds = 0.2
-    deadline = time.monotonic() + timeout
-    fed = reconcile.fed_stores()
     if stores is not None:
         unknown = set(stores) - set(registry.stores())
         if unknown:
             raise ValueError(f"no store named {sorted(unknown)}: the stores are {list(registry.stores())}")
-        fed = {stage: since for stage, since in fed.items() if stage in stores}
-    if not fed:
-        return {}
-    arrivals = reconcile.stream_arrivals()
-    expected = {stage: {row for row, arrived in arrivals.items() if since is None or arrived >= since}
-                for stage, since in fed.items()}
+    local = settings().is_local
+    with _Steps(progress, total=2 + len(stores or registry.stores())) as steps:
+        if local:
+            from ecomlib.local import server
+
+            aws.endpoint_url()  # make sure it runs
+            with steps.step("the embedded AWS delivers what waits in the stream"):
+                server.drain(timeout)
+            poll_seconds = 0.2
+        deadline = time.monotonic() + timeout
+        fed = reconcile.fed_stores()
+        if stores is not None:
+            fed = {stage: since for stage, since in fed.items() if stage in stores}
+        steps.total(int(local) + 1 + len(fed))
+        if not fed:
+            return {}
+        with steps.step("reading the stream"):
+            arrivals = reconcile.stream_arrivals()
+        expected = {stage: {row for row, arrived in arrivals.items() if since is None or arrived >= since}
+                    for stage, since in fed.items()}
+        first = {}
+        for stage, rows in expected.items():
+            with steps.step(f"reading {stage} whole, to find the {len(rows):,} rows it owes"):
+                first[stage] = reconcile.outstanding(rows, stage)
+    return _wait(expected, first, deadline, poll_seconds, local, timeout)
+
+
+def _wait(expected: dict, counts: dict, deadline: float, poll_seconds: float, local: bool,
+          timeout: float) -> dict:
+    """drain()'s wait: until no store of ``expected`` lacks a row (``counts``: the first count)."""
+    from ecomlib.pipelines import stores as reconcile
+
+    if local:
+        from ecomlib.local import server
     bar = None
     try:
         while True:
-            counts = {stage: reconcile.outstanding(rows, stage) for stage, rows in expected.items()}
+            counts = counts or {stage: reconcile.outstanding(rows, stage) for stage, rows in expected.items()}
             waiting = {stage: c["waiting"] for stage, c in counts.items() if c["waiting"]}
             if not waiting:
                 return {stage: {k: c[k] for k in ("in", "stored", "rejected")} for stage, c in counts.items()}
@@ -101,6 +176,7 @@ def drain(timeout: float = 300, poll_seconds: float = 10, stores: list[str] | No
             time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
             if local:
                 server.drain(timeout)  # what arrived at the pollers or Firehose meanwhile
+            counts = None
     finally:
         if bar is not None:
             bar.close()

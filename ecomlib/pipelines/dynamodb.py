@@ -13,6 +13,7 @@ same keys with the same values, so it changes nothing.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from decimal import Decimal
 
@@ -68,16 +69,22 @@ def deploy(batch_size: int = MAPPING.batch_size, window_seconds: int = MAPPING.w
     return [invoices_table(), customers_table()]
 
 
-def scan(table: str, attributes: tuple[str, ...] = ()) -> list[dict]:
+def scan(table: str, attributes: tuple[str, ...] = (), progress: bool = False) -> list[dict]:
     """Every item of a table (low-level typed values); ``attributes``: only these (a
-    projection: smaller pages on the wire, though a Scan is billed for every item it reads)."""
+    projection: smaller pages on the wire, though a Scan is billed for every item it reads).
+    ``progress=True``: a text bar (on stdout, as ``client.send``'s) counts the items read,
+    page by page: a Scan of a big table takes a while."""
+    from tqdm.std import tqdm
+
     ddb = aws.client("dynamodb")
     projection = ({"ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(attributes))),
                    "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(attributes)}}
                   if attributes else {})
     items = []
-    for page in ddb.get_paginator("scan").paginate(TableName=table, **projection):
-        items += page["Items"]
+    with tqdm(unit="item", desc=f"Scan {table}", file=sys.stdout, disable=not progress) as bar:
+        for page in ddb.get_paginator("scan").paginate(TableName=table, **projection):
+            items += page["Items"]
+            bar.update(len(page["Items"]))
     return items
 
 

@@ -161,6 +161,24 @@ def test_drain_of_named_stores_counts_only_those(loaded, monkeypatch):
         pipelines.drain(stores=["tables"])
 
 
+def test_drain_with_progress_names_each_step_on_stdout_and_is_silent_without(loaded, capsys):
+    """progress=True: one text bar on stdout names each step as it starts (the embedded AWS's
+    delivery, the stream, each store read whole) and ends with every step done."""
+    import re
+
+    client.post_rows(loaded, data.generate(rows=3, seed=14))
+    quiet = pipelines.drain(stores=["dynamodb"])
+    assert capsys.readouterr().out == ""
+    client.post_rows(loaded, data.generate(rows=3, seed=15))
+    shown = pipelines.drain(stores=["dynamodb"], progress=True)
+    out = capsys.readouterr().out
+    assert shown["dynamodb"]["stored"] == shown["dynamodb"]["in"] >= quiet["dynamodb"]["in"] > 0
+    steps = [line.split(":")[0] for line in out.split("\r") if line.strip()]
+    assert "the embedded AWS delivers what waits in the stream" in steps and "reading the stream" in steps
+    assert any(re.fullmatch(r"reading dynamodb whole, to find the [\d,]+ rows it owes", s) for s in steps), steps
+    assert re.search(r"drain: 3/3 steps \[\d\d:\d\d\]\s*$", out), out[-200:]
+
+
 def test_drain_reads_only_what_arrived_since_it_last_read_the_stream(loaded, monkeypatch):
     """The stream is read from where the last drain() stopped in each shard (a checkpoint);
     a stream deleted and created again is read from its start."""
