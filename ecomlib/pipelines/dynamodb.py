@@ -13,8 +13,11 @@ same keys with the same values, so it changes nothing.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from decimal import Decimal
+
+from tqdm.std import tqdm  # a text bar: a saved notebook shows its final state, not a widget's 0%
 
 from ecomlib import aws, deploy as dp, registry
 from ecomlib.config import resource_name, settings
@@ -68,31 +71,38 @@ def deploy(batch_size: int = MAPPING.batch_size, window_seconds: int = MAPPING.w
     return [invoices_table(), customers_table()]
 
 
-def scan(table: str, attributes: tuple[str, ...] = ()) -> list[dict]:
+def scan(table: str, attributes: tuple[str, ...] = (), progress: bool = False) -> list[dict]:
     """Every item of a table (low-level typed values); ``attributes``: only these (a
-    projection: smaller pages on the wire, though a Scan is billed for every item it reads)."""
+    projection: smaller pages on the wire, though a Scan is billed for every item it reads);
+    ``progress``: a bar counting the items read, page by page (a big table takes a while)."""
     ddb = aws.client("dynamodb")
     projection = ({"ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(attributes))),
                    "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(attributes)}}
                   if attributes else {})
-    items = []
-    for page in ddb.get_paginator("scan").paginate(TableName=table, **projection):
-        items += page["Items"]
+    items: list[dict] = []
+    with tqdm(unit=" items", desc=f"Scan {table}", disable=not progress, file=sys.stdout) as bar:
+        for page in ddb.get_paginator("scan").paginate(TableName=table, **projection):
+            items += page["Items"]
+            bar.update(len(page["Items"]))
     return items
 
 
-def line_ids() -> Counter:
-    """How many times each RowId is stored in the Invoices table (1 when all is well)."""
+def line_ids(items: list[dict] | None = None) -> Counter:
+    """How many times each RowId is stored in the Invoices table (1 when all is well).
+    ``items``: Invoices items already read with their ``Lines`` (read once, use twice);
+    by default the table is scanned for them."""
     counts: Counter = Counter()
-    for item in scan(invoices_table(), ("Lines",)):
+    for item in scan(invoices_table(), ("Lines",)) if items is None else items:
         counts.update(json.loads(item["Lines"]["S"]).keys())
     return counts
 
 
-def invoice_totals() -> dict[str, Decimal]:
-    """Each invoice's total from the Invoices table, counting every RowId once."""
+def invoice_totals(items: list[dict] | None = None) -> dict[str, Decimal]:
+    """Each invoice's total from the Invoices table, counting every RowId once.
+    ``items``: Invoices items already read with ``InvoiceNo`` and ``Lines``; by default the
+    table is scanned for them."""
     totals: dict[str, dict[str, Decimal]] = {}
-    for item in scan(invoices_table(), ("InvoiceNo", "Lines")):
+    for item in scan(invoices_table(), ("InvoiceNo", "Lines")) if items is None else items:
         lines = totals.setdefault(item["InvoiceNo"]["S"], {})
         for row_id, line in json.loads(item["Lines"]["S"]).items():
             lines[row_id] = Decimal(line["LineTotal"])
