@@ -15,7 +15,8 @@ from collections import Counter
 from ecomlib import registry
 from ecomlib.config import settings
 from ecomlib.pipelines import ingest
-from ecomlib.pipelines.stores import dead_lettered_rows, dead_letters, exists, stored_ids  # noqa: F401
+from ecomlib.pipelines.stores import (dead_lettered_rows, dead_letters, exists,  # noqa: F401
+                                     stored_ids, stream_arrivals)
 
 
 def _compare(stream_ids: Counter, stored: Counter, dead: list[dict]) -> dict:

@@ -17,6 +17,8 @@ import sys
 from collections import Counter
 from decimal import Decimal
 
+from tqdm.std import tqdm  # a text bar: a saved notebook shows its final state, not a widget's 0%
+
 from ecomlib import aws, deploy as dp, registry
 from ecomlib.config import resource_name, settings
 from ecomlib.pipelines import ingest
@@ -71,35 +73,36 @@ def deploy(batch_size: int = MAPPING.batch_size, window_seconds: int = MAPPING.w
 
 def scan(table: str, attributes: tuple[str, ...] = (), progress: bool = False) -> list[dict]:
     """Every item of a table (low-level typed values); ``attributes``: only these (a
-    projection: smaller pages on the wire, though a Scan is billed for every item it reads).
-    ``progress=True``: a text bar (on stdout, as ``client.send``'s) counts the items read,
-    page by page: a Scan of a big table takes a while."""
-    from tqdm.std import tqdm
-
+    projection: smaller pages on the wire, though a Scan is billed for every item it reads);
+    ``progress``: a bar counting the items read, page by page (a big table takes a while)."""
     ddb = aws.client("dynamodb")
     projection = ({"ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(attributes))),
                    "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(attributes)}}
                   if attributes else {})
-    items = []
-    with tqdm(unit="item", desc=f"Scan {table}", file=sys.stdout, disable=not progress) as bar:
+    items: list[dict] = []
+    with tqdm(unit=" items", desc=f"Scan {table}", disable=not progress, file=sys.stdout) as bar:
         for page in ddb.get_paginator("scan").paginate(TableName=table, **projection):
             items += page["Items"]
             bar.update(len(page["Items"]))
     return items
 
 
-def line_ids() -> Counter:
-    """How many times each RowId is stored in the Invoices table (1 when all is well)."""
+def line_ids(items: list[dict] | None = None) -> Counter:
+    """How many times each RowId is stored in the Invoices table (1 when all is well).
+    ``items``: Invoices items already read with their ``Lines`` (read once, use twice);
+    by default the table is scanned for them."""
     counts: Counter = Counter()
-    for item in scan(invoices_table(), ("Lines",)):
+    for item in scan(invoices_table(), ("Lines",)) if items is None else items:
         counts.update(json.loads(item["Lines"]["S"]).keys())
     return counts
 
 
-def invoice_totals() -> dict[str, Decimal]:
-    """Each invoice's total from the Invoices table, counting every RowId once."""
+def invoice_totals(items: list[dict] | None = None) -> dict[str, Decimal]:
+    """Each invoice's total from the Invoices table, counting every RowId once.
+    ``items``: Invoices items already read with ``InvoiceNo`` and ``Lines``; by default the
+    table is scanned for them."""
     totals: dict[str, dict[str, Decimal]] = {}
-    for item in scan(invoices_table(), ("InvoiceNo", "Lines")):
+    for item in scan(invoices_table(), ("InvoiceNo", "Lines")) if items is None else items:
         lines = totals.setdefault(item["InvoiceNo"]["S"], {})
         for row_id, line in json.loads(item["Lines"]["S"]).items():
             lines[row_id] = Decimal(line["LineTotal"])
