@@ -28,6 +28,7 @@ def apply(aws: Any) -> None:
     _patch_kinesis_lambda_mapping()
     _patch_dynamodb_query()
     _patch_dynamodb_scan()
+    _patch_dynamodb_scan_count()
     _patch_s3_listing()
     _patch_redshift_iam_roles()
     _patch_cloudformation(aws.lambda_runtime)
@@ -402,6 +403,38 @@ def _with_items(table, items, original, call):
         return original(*call.args, **call.kwargs)
     finally:
         del table.all_items  # ... until this read is answered
+
+
+def _patch_dynamodb_scan_count() -> None:
+    """Answer a Scan with ``Select="COUNT"`` with the count only.
+
+    AWS: a Scan with ``Select="COUNT"`` answers ``Count`` and ``ScannedCount`` and no
+    ``Items`` (it still reads, and bills, every item it passes: pages of at most 1 MB read).
+    moto 5.2 drops the items of such a Query, but sends every item of such a Scan back.
+    Here the Scan projects each item onto the table's partition key (moto's pages stay cut
+    at 1 MB of whole items, as AWS reads them) and the answer leaves ``Items`` out.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    def build(original):
+        def scan(self: DynamoHandler):
+            if (str(self.body.get("Select", "")).upper() != "COUNT" or "ProjectionExpression" in self.body
+                    or "AttributesToGet" in self.body):
+                return original(self)
+            try:
+                key = self.dynamodb_backend.get_table(self.body["TableName"]).hash_key_attr
+            except Exception:  # noqa: BLE001 - moto answers a missing table its own way
+                return original(self)
+            self.body["ProjectionExpression"] = "#ecomlib_count_key"
+            self.body["ExpressionAttributeNames"] = {**self.body.get("ExpressionAttributeNames", {}),
+                                                     "#ecomlib_count_key": key}
+            answer = original(self)
+            answer.result.pop("Items", None)
+            return answer
+
+        return scan
+
+    _replace(DynamoHandler, "scan", build)
 
 
 def _patch_s3_listing() -> None:
