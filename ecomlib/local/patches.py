@@ -309,27 +309,6 @@ def _patch_dynamodb_scan() -> None:
     _replace(Table, "delete_item", build_write)
 
 
-def _patch_dynamodb_scan_count() -> None:
-    """Make a Scan with ``Select="COUNT"`` answer with counts only.
-
-    AWS: ``Select="COUNT"`` returns each page's ``Count`` and ``ScannedCount`` and no
-    ``Items`` (the Scan still reads, and bills, every item; pages still end after 1 MB
-    read). moto 5.2 honours it for a Query, but a Scan page carries its items anyway, so
-    counting a table sends the whole table over the wire. Here the items are left out.
-    """
-    from moto.dynamodb.responses import DynamoHandler
-
-    def build(original):
-        def scan(self: DynamoHandler):
-            result = original(self)
-            if str(self.body.get("Select", "")).upper() == "COUNT":
-                result.result.pop("Items", None)
-            return result
-        return scan
-
-    _replace(DynamoHandler, "scan", build)
-
-
 def _patch_dynamodb_read_answers() -> None:
     """Write a Scan or Query answer as the JSON it is, at the speed of ``json.dumps``.
 
@@ -451,6 +430,38 @@ def _with_items(table, items, original, call):
         return original(*call.args, **call.kwargs)
     finally:
         del table.all_items  # ... until this read is answered
+
+
+def _patch_dynamodb_scan_count() -> None:
+    """Answer a Scan with ``Select="COUNT"`` with the count only.
+
+    AWS: a Scan with ``Select="COUNT"`` answers ``Count`` and ``ScannedCount`` and no
+    ``Items`` (it still reads, and bills, every item it passes: pages of at most 1 MB read).
+    moto 5.2 drops the items of such a Query, but sends every item of such a Scan back.
+    Here the Scan projects each item onto the table's partition key (moto's pages stay cut
+    at 1 MB of whole items, as AWS reads them) and the answer leaves ``Items`` out.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    def build(original):
+        def scan(self: DynamoHandler):
+            if (str(self.body.get("Select", "")).upper() != "COUNT" or "ProjectionExpression" in self.body
+                    or "AttributesToGet" in self.body):
+                return original(self)
+            try:
+                key = self.dynamodb_backend.get_table(self.body["TableName"]).hash_key_attr
+            except Exception:  # noqa: BLE001 - moto answers a missing table its own way
+                return original(self)
+            self.body["ProjectionExpression"] = "#ecomlib_count_key"
+            self.body["ExpressionAttributeNames"] = {**self.body.get("ExpressionAttributeNames", {}),
+                                                     "#ecomlib_count_key": key}
+            answer = original(self)
+            answer.result.pop("Items", None)
+            return answer
+
+        return scan
+
+    _replace(DynamoHandler, "scan", build)
 
 
 def _patch_s3_listing() -> None:

@@ -249,13 +249,14 @@ def advance_clock(seconds: float) -> list[dict]:
     return server.control("scheduler/advance", {"seconds": seconds})["fired"]
 
 
-def wait_for_next_run(timeout: float = 900) -> dict[str, list[str]]:
+def wait_for_next_run(timeout: float = 900, progress: bool = False) -> dict[str, list[str]]:
     """Wait for the schedule's next run to load what waits in incoming/; returns
     :func:`files` afterwards.
 
     On the embedded AWS the scheduler's clock is moved to the rule's next firing time, so
     the run happens at once, exactly as it would at that time. On AWS this waits (polling
-    S3 every 15 s) until incoming/ is empty, up to ``timeout`` seconds.
+    S3 every 15 s) until incoming/ is empty, up to ``timeout`` seconds. ``progress``: a text
+    bar (on standard output) of the files that have left incoming/ meanwhile.
     """
     import time
 
@@ -272,17 +273,48 @@ def wait_for_next_run(timeout: float = 900) -> dict[str, list[str]]:
             state = server.status()["scheduler"]
         moment = datetime.fromisoformat(state["next"][rule_arn].replace("Z", "+00:00"))
         clock = datetime.fromisoformat(state["clock"].replace("Z", "+00:00"))
-        fired = server.control("scheduler/advance", {"seconds": (moment - clock).total_seconds() + 1})["fired"]
+        def fire() -> list[dict]:
+            return server.control("scheduler/advance", {"seconds": (moment - clock).total_seconds() + 1})["fired"]
+
+        fired = _watching_incoming(fire) if progress else fire()
         failed = [o for o in fired if o["rule"] == rule_name() and not o.get("ok")]
         if failed:
             raise RuntimeError(f"the batch loader failed: {failed}")
         return files()
     deadline = time.monotonic() + timeout
-    while files()["incoming"]:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"files still waiting after {timeout:.0f} s: is the rule enabled?")
-        time.sleep(15)
+
+    def wait() -> None:
+        while files()["incoming"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"files still waiting after {timeout:.0f} s: is the rule enabled?")
+            time.sleep(15)
+
+    _watching_incoming(wait) if progress else wait()
     return files()
+
+
+def _watching_incoming(call):
+    """``call()``, with a bar of the files that leave incoming/ while it runs (polled every second)."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as StillRunning
+
+    from tqdm.std import tqdm  # a text bar: a saved notebook shows its final state
+
+    total = len(files()["incoming"])
+    with ThreadPoolExecutor(max_workers=1) as pool, \
+            tqdm(total=total, unit="file", desc="files loaded", file=sys.stdout) as bar:
+        running = pool.submit(call)
+        while True:
+            try:
+                answer = running.result(timeout=1)
+                break
+            except StillRunning:
+                bar.n = total - len(files()["incoming"])
+                bar.refresh()
+        bar.n = total - len(files()["incoming"])
+        bar.refresh()
+    return answer
 
 
 def run_until_done(max_runs: int = 50) -> list[dict]:
