@@ -53,6 +53,7 @@ def _interrupt(signum, frame):
 signal.signal(signal.SIGTERM, _interrupt)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the groups
 def pytest_collection_modifyitems(config, items):
     """The end-to-end layer and the notebooks are slow as a whole.
 
