@@ -148,7 +148,7 @@ def drain(timeout: float = 300, poll_seconds: float = 10, stores: list[str] | No
 
 def _wait(expected: dict, counts: dict, deadline: float, poll_seconds: float, local: bool,
           timeout: float) -> dict:
-    """drain()'s wait: until no store of ``expected`` lacks a row (``counts``: the first count)."""
+    """drain()'s wait: until no store of ``expected`` lacks a row (``counts``: the latest count)."""
     from ecomlib.pipelines import stores as reconcile
 
     if local:
@@ -156,7 +156,6 @@ def _wait(expected: dict, counts: dict, deadline: float, poll_seconds: float, lo
     bar = None
     try:
         while True:
-            counts = counts or {stage: reconcile.outstanding(rows, stage) for stage, rows in expected.items()}
             waiting = {stage: c["waiting"] for stage, c in counts.items() if c["waiting"]}
             if not waiting:
                 return {stage: {k: c[k] for k in ("in", "stored", "rejected")} for stage, c in counts.items()}
@@ -176,7 +175,7 @@ def _wait(expected: dict, counts: dict, deadline: float, poll_seconds: float, lo
             time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
             if local:
                 server.drain(timeout)  # what arrived at the pollers or Firehose meanwhile
-            counts = None
+            counts = {stage: reconcile.outstanding(rows, stage) for stage, rows in expected.items()}
     finally:
         if bar is not None:
             bar.close()

@@ -87,6 +87,15 @@ def scan(table: str, attributes: tuple[str, ...] = (), progress: bool = False) -
     return items
 
 
+def count_items(table: str, **scan) -> int:
+    """How many items a table holds: a paginated Scan with ``Select="COUNT"``, whose pages send
+    back counts, not items (notebook 04 writes it by hand); ``scan``: more Scan arguments (a
+    ``FilterExpression``: the items counted are those it keeps). It still reads, and bills,
+    every item."""
+    pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=table, Select="COUNT", **scan)
+    return sum(page["Count"] for page in pages)
+
+
 def line_ids(items: list[dict] | None = None) -> Counter:
     """How many times each RowId is stored in the Invoices table (1 when all is well).
     ``items``: Invoices items already read with their ``Lines`` (read once, use twice);
