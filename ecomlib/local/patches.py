@@ -440,14 +440,21 @@ def _patch_dynamodb_scan_count() -> None:
     moto 5.2 drops the items of such a Query, but sends every item of such a Scan back.
     Here the Scan projects each item onto the table's partition key (moto's pages stay cut
     at 1 MB of whole items, as AWS reads them) and the answer leaves ``Items`` out.
+    AWS also refuses ``Select="COUNT"`` with a projection (API reference, Scan ``Select``:
+    with ``ProjectionExpression`` the only value allowed is ``SPECIFIC_ATTRIBUTES``),
+    ``ValidationException: Cannot specify the ProjectionExpression when choosing to get
+    COUNT``; moto answers it. Here it is refused.
     """
+    from moto.dynamodb.exceptions import MockValidationException
     from moto.dynamodb.responses import DynamoHandler
 
     def build(original):
         def scan(self: DynamoHandler):
-            if (str(self.body.get("Select", "")).upper() != "COUNT" or "ProjectionExpression" in self.body
-                    or "AttributesToGet" in self.body):
+            if str(self.body.get("Select", "")).upper() != "COUNT":
                 return original(self)
+            for given in ("ProjectionExpression", "AttributesToGet"):
+                if given in self.body:
+                    raise MockValidationException(f"Cannot specify the {given} when choosing to get COUNT")
             try:
                 key = self.dynamodb_backend.get_table(self.body["TableName"]).hash_key_attr
             except Exception:  # noqa: BLE001 - moto answers a missing table its own way

@@ -224,3 +224,23 @@ def test_a_page_costs_the_same_first_or_last():
     for read in ("scan", "query"):
         assert large[read] < 2 * small[read], (read, costs)
         assert large[f"{read}_last"] < 2 * large[f"{read}_first"], (read, costs)
+
+
+def test_a_count_scan_with_a_projection_is_refused_as_on_aws():
+    """Scan's Select: with a ProjectionExpression only SPECIFIC_ATTRIBUTES is allowed."""
+    ddb = aws.client("dynamodb")
+    table = f"ecom-count-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    try:
+        ddb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.1})
+        ddb.put_item(TableName=table, Item={"k": {"S": "a"}, "v": {"S": "x"}})
+        with pytest.raises(ddb.exceptions.ClientError) as refused:
+            ddb.scan(TableName=table, Select="COUNT", ProjectionExpression="v")
+        assert refused.value.response["Error"] == {
+            "Code": "ValidationException",
+            "Message": "Cannot specify the ProjectionExpression when choosing to get COUNT"}
+        answer = ddb.scan(TableName=table, Select="COUNT")
+        assert (answer["Count"], "Items" in answer) == (1, False)
+    finally:
+        ddb.delete_table(TableName=table)
