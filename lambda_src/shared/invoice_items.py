@@ -89,6 +89,8 @@ def money(value: Decimal) -> str:
     2.55, 2.550 and 2.5500 all give "2.55"; 0 gives "0.00"; 0.001 stays "0.001".  The
     same amount is written the same way whichever path (API or bulk file) it came by.
     """
+    if value.as_tuple().exponent == -2:  # most amounts (2.55, 15.30): already canonical
+        return format(value + 0, "f")  # "+ 0" turns -0.00 into 0.00
     value = value.normalize() + 0  # "+ 0" turns -0 into 0
     if value.as_tuple().exponent > -2:
         value = value.quantize(CENTS)
@@ -107,9 +109,18 @@ def compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+_text = json.encoder.encode_basestring  # str -> JSON string literal, non-ASCII kept (what compact writes)
+
+
 def line_entry(row: dict) -> str:
-    """The row's entry in a Lines object, as compact JSON text: '"RowId":{...}'."""
-    return compact({row["RowId"]: line_value(row)})[1:-1]
+    """The row's entry in a Lines object, as compact JSON text: '"RowId":{...}' (what
+    ``compact({row_id: line_value(row)})`` writes, put together directly: this runs for
+    every row)."""
+    description = row["Description"]
+    return (f'{_text(row["RowId"])}:{{"StockCode":{_text(row["StockCode"])},'
+            f'"Description":{"null" if description is None else _text(description)},'
+            f'"Quantity":{int(row["Quantity"])},"UnitPrice":"{money(row["UnitPrice"])}",'
+            f'"LineTotal":"{money(line_total(row["Quantity"], row["UnitPrice"]))}"}}')
 
 
 def split_part(rows: list[dict], entries: list[str] | None = None) -> list[list[int]]:

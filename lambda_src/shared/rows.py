@@ -290,6 +290,7 @@ class PoisonRecord(ValueError):
 
 
 _DECODE = json.JSONDecoder(parse_float=Decimal).decode  # one decoder for every line
+_FIELD_SET = frozenset(FIELDS)
 
 
 def check_row(line: str, max_chars: int | None = None, max_key_chars: int | None = None) -> dict:
@@ -305,19 +306,23 @@ def check_row(line: str, max_chars: int | None = None, max_key_chars: int | None
         row = _DECODE(line)
     except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise PoisonRecord(f"line is not JSON: {exc}") from None
-    if not isinstance(row, dict):
+    if type(row) is not dict:
         raise PoisonRecord("line is not a JSON object")
-    missing = [name for name in FIELDS if name not in row]
-    if missing:
-        raise PoisonRecord(f"row has no {', '.join(missing)}")
-    if not all(isinstance(row[name], str) and row[name] for name in TEXT_FIELDS):
-        raise PoisonRecord("InvoiceNo, StockCode, InvoiceDate, Country and RowId must be strings")
-    if any(row[name] is not None and not isinstance(row[name], str) for name in OPTIONAL_FIELDS):
-        raise PoisonRecord("Description and CustomerID must be strings or null")
+    if not _FIELD_SET.issubset(row):
+        raise PoisonRecord(f"row has no {', '.join(name for name in FIELDS if name not in row)}")
+    # Plain loops and exact types (what a JSON decoder gives): this runs for every row.
+    for name in TEXT_FIELDS:
+        value = row[name]
+        if type(value) is not str or not value:
+            raise PoisonRecord("InvoiceNo, StockCode, InvoiceDate, Country and RowId must be strings")
+    for name in OPTIONAL_FIELDS:
+        value = row[name]
+        if value is not None and type(value) is not str:
+            raise PoisonRecord("Description and CustomerID must be strings or null")
     if type(row["Quantity"]) is not int or type(row["UnitPrice"]) not in (int, Decimal):
         raise PoisonRecord("Quantity must be an integer and UnitPrice a number")
-    if max_key_chars is not None and any(
-            len(row[name] or "") > max_key_chars for name in ("InvoiceNo", "RowId", "CustomerID")):
+    if max_key_chars is not None and (len(row["InvoiceNo"]) > max_key_chars or len(row["RowId"]) > max_key_chars
+                                      or len(row["CustomerID"] or "") > max_key_chars):
         raise PoisonRecord(f"InvoiceNo, RowId or CustomerID over {max_key_chars} characters")
     row["UnitPrice"] = Decimal(row["UnitPrice"])  # 3 -> Decimal("3")
     return row

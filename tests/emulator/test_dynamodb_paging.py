@@ -65,6 +65,10 @@ READS = {
     "scan count": ("scan", {"Select": "COUNT"}),
     "scan consistent projection": ("scan", {"ConsistentRead": True, "ProjectionExpression": "pk, n"}),
     "scan segment": ("scan", {"Segment": 1, "TotalSegments": 3}),
+    # a projection without the keys still pages by whole items read, and says where to resume
+    "scan projection no key": ("scan", {"ProjectionExpression": "#n", "ExpressionAttributeNames": {"#n": "n"},
+                                        "Limit": 60}),
+    "scan projection missing": ("scan", {"ProjectionExpression": "nothere, pk"}),
     "query": ("query", {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p1"}}}),
     "query limit backward": ("query", {"KeyConditionExpression": "pk = :p", "Limit": 25, "ScanIndexForward": False,
                                        "ExpressionAttributeValues": {":p": {"S": "p2"}}}),
@@ -244,3 +248,28 @@ def test_a_count_scan_with_a_projection_is_refused_as_on_aws():
         assert (answer["Count"], "Items" in answer) == (1, False)
     finally:
         ddb.delete_table(TableName=table)
+
+
+def test_an_item_over_the_size_limit_is_refused_as_moto_refuses_it():
+    """Items are weighed once when written (moto weighed each attribute as it was added): the
+    same limit and the same refusal, by PutItem and by BatchWriteItem, as plain moto."""
+    def run(ddb, name):
+        out = []
+        for size in (390_000, 410_000):
+            item = {"pk": {"S": f"size{size}"}, "sk": {"N": "1"}, "a": {"S": "a" * (size // 2)},
+                    "b": {"S": "b" * (size // 2)}}
+            for call in (lambda: ddb.put_item(TableName=name, Item=item),
+                         lambda: ddb.batch_write_item(RequestItems={name: [{"PutRequest": {"Item": item}}]})):
+                try:
+                    call()
+                    out.append("ok")
+                except ddb.exceptions.ClientError as error:
+                    out.append((error.response["Error"]["Code"], error.response["Error"]["Message"]))
+        out += ["Item" in ddb.get_item(TableName=name, Key={"pk": {"S": f"size{size}"}, "sk": {"N": "1"}},
+                                       ProjectionExpression="pk") for size in (390_000, 410_000)]
+        return out
+
+    ours, theirs = _both(True, run)
+    assert ours == theirs
+    assert ours[:2] == ["ok", "ok"] and ours[4:] == [True, False]
+    assert ours[2][0] == ours[3][0] == "ValidationException" and "size" in ours[2][1]

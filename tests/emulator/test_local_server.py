@@ -245,3 +245,16 @@ def test_a_port_in_use_gets_a_clear_message(monkeypatch, tmp_path):
             local_server.start(timeout=30)
     finally:
         busy.close()
+
+
+def test_every_answer_has_its_own_request_id():
+    """moto writes a request id into XML answers by a regular expression over the whole body;
+    the embedded AWS runs it only where there is a ``<RequestId>`` (not over a 1 MB JSON page),
+    and every answer still names its own request id, in the body and in the header."""
+    sts, ddb = aws.client("sts"), aws.client("dynamodb")
+    xml = [sts.get_caller_identity()["ResponseMetadata"] for _ in range(2)]
+    for meta in xml:
+        assert meta["RequestId"] == meta["HTTPHeaders"]["x-amzn-requestid"]
+    assert xml[0]["RequestId"] != xml[1]["RequestId"]
+    json_ids = [ddb.list_tables()["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"] for _ in range(2)]
+    assert len(set(json_ids)) == 2 and all(len(i) == 52 for i in json_ids)

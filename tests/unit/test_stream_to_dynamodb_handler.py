@@ -514,3 +514,19 @@ def test_missing_table_on_the_real_api_reports_records(moto_tables, monkeypatch)
     seqs = [r["kinesis"]["sequenceNumber"] for r in sample()["Records"]]
     assert H.lambda_handler(sample(), None) == failures(seqs[0], seqs[1])  # the guest invoice is fine
     assert len(moto_tables.scan(TableName=INVOICES)["Items"]) == 3
+
+
+def test_a_line_entry_is_the_compact_json_of_its_line():
+    """``line_entry`` writes the JSON text by hand (it runs for every row): it must be exactly
+    what ``compact({RowId: line_value(row)})`` writes, whatever the text holds."""
+    rows = [
+        {"RowId": "1", "StockCode": "85123A", "Description": 'WHITE "HEART" \\ é \u2028 \x01', "Quantity": 6,
+         "UnitPrice": Decimal("2.55")},
+        {"RowId": "a/b", "StockCode": "POST", "Description": None, "Quantity": -3, "UnitPrice": Decimal("0.001")},
+        {"RowId": "2", "StockCode": "A", "Description": "", "Quantity": 0, "UnitPrice": Decimal("-0")},
+        {"RowId": "3", "StockCode": "B", "Description": "x", "Quantity": 10**18, "UnitPrice": Decimal("999999.999")},
+    ]
+    for row in rows:
+        entry = IM.line_entry(row)
+        assert entry == IM.compact({row["RowId"]: IM.line_value(row)})[1:-1]
+        assert json.loads("{" + entry + "}")[row["RowId"]]["Description"] == row["Description"]
