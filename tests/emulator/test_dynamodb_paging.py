@@ -273,3 +273,27 @@ def test_an_item_over_the_size_limit_is_refused_as_moto_refuses_it():
     assert ours == theirs
     assert ours[:2] == ["ok", "ok"] and ours[4:] == [True, False]
     assert ours[2][0] == ours[3][0] == "ValidationException" and "size" in ours[2][1]
+
+
+def test_a_batch_write_naming_one_item_twice_is_refused_as_on_aws():
+    """AWS refuses a BatchWriteItem with two requests for one key (two puts, even of
+    different items, or a put and a delete); moto compared whole items and let the last put
+    win. The refused call writes nothing."""
+    ddb = aws.client("dynamodb")
+    name = f"ecom-dupes-{uuid.uuid4().hex[:8]}"
+    _create(ddb, name)
+    try:
+        one = {"pk": {"S": "a"}, "sk": {"N": "1"}, "v": {"S": "first"}}
+        for requests in ([{"PutRequest": {"Item": one}}, {"PutRequest": {"Item": {**one, "v": {"S": "second"}}}}],
+                         [{"PutRequest": {"Item": one}}, {"DeleteRequest": {"Key": {"pk": one["pk"], "sk": one["sk"]}}}]):
+            with pytest.raises(ddb.exceptions.ClientError) as refused:
+                ddb.batch_write_item(RequestItems={name: requests})
+            assert refused.value.response["Error"]["Code"] == "ValidationException"
+            assert refused.value.response["Error"]["Message"] == "Provided list of item keys contains duplicates"
+        assert ddb.scan(TableName=name, Select="COUNT")["Count"] == 0
+        # one key each: accepted (same attributes on other keys are no duplicates)
+        ddb.batch_write_item(RequestItems={name: [{"PutRequest": {"Item": {**one, "sk": {"N": str(i)}}}}
+                                                  for i in range(3)]})
+        assert ddb.scan(TableName=name, Select="COUNT")["Count"] == 3
+    finally:
+        ddb.delete_table(TableName=name)
