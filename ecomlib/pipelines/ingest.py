@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 from typing import Iterator
 
 from ecomlib import aws, deploy as dp, registry
@@ -114,13 +115,61 @@ def read_stream() -> list[dict]:
     return [row for record in iter_records() for row in rows_of(record)]
 
 
+class StreamLog:
+    """The stream's rows read so far, and where reading stopped in each shard: the next read
+    reads only the records that arrived since, as a consumer resumes from its checkpoint (a
+    stream only grows; a stream deleted and created again starts afresh). ``drain()``,
+    ``reconcile`` and :func:`stream_stats` share one (:data:`STREAM_LOG`): the stream is
+    read once, however often it is asked about."""
+
+    def __init__(self) -> None:
+        self._start(None)
+
+    def _start(self, stream: tuple | None) -> None:
+        self.stream = stream
+        self.after: dict[str, str] = {}
+        self.rows: dict[str, datetime] = {}
+        self.records = 0
+        self.rows_per_shard: Counter = Counter()
+
+    def read(self) -> None:
+        """Read what arrived since the last read (all of it the first time)."""
+        summary = aws.client("kinesis").describe_stream_summary(
+            StreamName=stream_name())["StreamDescriptionSummary"]
+        stream = (aws.endpoint_url(), summary["StreamARN"], summary["StreamCreationTimestamp"])
+        if stream != self.stream:
+            self._start(stream)
+        rows = self.rows
+        for record in iter_records(after=self.after):
+            arrived = record["ApproximateArrivalTimestamp"]
+            record_rows = rows_of(record)
+            for row in record_rows:
+                row_id = row.get("RowId")
+                if row_id is not None and (row_id not in rows or arrived < rows[row_id]):
+                    rows[row_id] = arrived  # the first time, whichever shard it is in
+            self.records += 1
+            self.rows_per_shard[record["ShardId"]] += len(record_rows)
+            self.after[record["ShardId"]] = record["SequenceNumber"]
+
+    def arrivals(self) -> dict[str, datetime]:
+        """Every row of the stream (by RowId) with when its record arrived (the first time)."""
+        self.read()
+        return dict(self.rows)
+
+    def stats(self) -> dict:
+        """Records and rows in the stream, and rows per shard (a row sent twice counts twice)."""
+        self.read()
+        return {"records": self.records, "rows": sum(self.rows_per_shard.values()),
+                "rows_per_shard": dict(sorted(self.rows_per_shard.items()))}
+
+
+STREAM_LOG = StreamLog()  # what drain() and stream_stats() read of the stream, kept for the next read
+
+
 def stream_stats() -> dict:
-    """Records and rows in the stream, and rows per shard."""
-    records, per_shard = 0, Counter()
-    for record in iter_records():
-        records += 1
-        per_shard[record["ShardId"]] += len(rows_of(record))
-    return {"records": records, "rows": sum(per_shard.values()), "rows_per_shard": dict(sorted(per_shard.items()))}
+    """Records and rows in the stream, and rows per shard (read on from where the last read
+    of :data:`STREAM_LOG` stopped)."""
+    return STREAM_LOG.stats()
 
 
 def teardown() -> None:

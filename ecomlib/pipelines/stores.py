@@ -81,40 +81,12 @@ def stored_ids(pipeline: str) -> Counter:
     return Counter(getattr(declared.module, declared.count)())
 
 
-class StreamLog:
-    """The stream's rows read so far, and where reading stopped in each shard: the next
-    :meth:`arrivals` reads only the records that arrived since, as a consumer resumes from its
-    checkpoint (a stream only grows; a stream deleted and created again starts afresh)."""
-
-    def __init__(self) -> None:
-        self.stream: tuple | None = None
-        self.after: dict[str, str] = {}
-        self.rows: dict[str, datetime] = {}
-
-    def arrivals(self) -> dict[str, datetime]:
-        """Every row of the stream (by RowId) with when its record arrived (the first time)."""
-        summary = aws.client("kinesis").describe_stream_summary(
-            StreamName=ingest.stream_name())["StreamDescriptionSummary"]
-        stream = (aws.endpoint_url(), summary["StreamARN"], summary["StreamCreationTimestamp"])
-        if stream != self.stream:
-            self.stream, self.after, self.rows = stream, {}, {}
-        rows = self.rows
-        for record in ingest.iter_records(after=self.after):
-            arrived = record["ApproximateArrivalTimestamp"]
-            for row in ingest.rows_of(record):
-                row_id = row.get("RowId")
-                if row_id is not None and (row_id not in rows or arrived < rows[row_id]):
-                    rows[row_id] = arrived  # the first time, whichever shard it is in
-            self.after[record["ShardId"]] = record["SequenceNumber"]
-        return dict(self.rows)
-
-
-STREAM_LOG = StreamLog()  # what drain() read of the stream, kept for the next drain()
+StreamLog = ingest.StreamLog  # the reader drain() keeps: ``ingest.STREAM_LOG``
 
 
 def stream_arrivals() -> dict[str, datetime]:
     """Every row of the stream (by RowId) with when its record arrived (the first time)."""
-    return STREAM_LOG.arrivals()
+    return ingest.STREAM_LOG.arrivals()
 
 
 ON = ("Enabled", "Creating", "Enabling", "Updating")  # a mapping that delivers, or soon will

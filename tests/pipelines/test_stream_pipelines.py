@@ -189,6 +189,7 @@ def test_drain_reads_only_what_arrived_since_it_last_read_the_stream(loaded, mon
     reading = ingest.iter_records
     monkeypatch.setattr(ingest, "iter_records", lambda **kw: (records.append(r) or r for r in reading(**kw)))
     assert rc.stream_arrivals() == before and records == []
+    assert ingest.stream_stats()["records"] == in_stream and records == []  # the same reader: nothing new
     client.post_rows(loaded, data.generate(rows=3, seed=13))
     after = rc.stream_arrivals()
     read = len(records)
@@ -196,6 +197,7 @@ def test_drain_reads_only_what_arrived_since_it_last_read_the_stream(loaded, mon
     new = ingest.stream_stats()["records"] - in_stream  # (a record per invoice)
     assert read == new >= 1
     assert rc.StreamLog().arrivals() == after  # a reader that has not read yet reads it all, and agrees
+    assert ingest.StreamLog().stats() == ingest.stream_stats()  # counts too, read on or afresh
 
 
 def test_drain_times_out_naming_the_store_that_lacks_rows(loaded, monkeypatch):
