@@ -429,32 +429,37 @@ def _dynamodb_page_window(items: list, begin: int, end: int, forward: bool, limi
 
 
 def _plain_scan(table, items, arguments: dict) -> tuple | None:
-    """moto's own Scan loop, for a Scan without filters or segments whose projection (if
-    any) names top-level attributes: the same page (``Limit``, 1 MB of whole items read, as
-    AWS counts them, ``LastEvaluatedKey`` from the last item read), at a fraction of the
-    cost. moto 5.2 deep-copies each whole item, weighs it twice (each string encoded to
-    UTF-8 again), then projects it by converting the item to plain Python and back (~100 µs
-    an item of 3 KB). Here each item is weighed once and only the attributes asked for are
-    taken; the answer is written before the next request is served (``server.Serialised``),
-    so nothing can change them meanwhile. Anything else (None) goes through moto's loop."""
+    """moto's own Scan loop, for a Scan without legacy filters or segments whose projection
+    (if any) names top-level attributes: the same page (``Limit`` and 1 MB of whole items
+    read, as AWS counts them; ``LastEvaluatedKey`` from the last item read; a
+    ``FilterExpression`` applied after the read, so that ``ScannedCount`` counts what was read),
+    at a fraction of the cost. moto 5.2 deep-copies each whole item, weighs it twice (each
+    string encoded to UTF-8 again), then projects it by converting the item to plain Python
+    and back (~100 µs an item of 3 KB). Here each item is weighed once, the filter reads it
+    where it is, and only the attributes asked for are taken; the answer is written before
+    the next request is served (``server.Serialised``), so nothing can change them meanwhile.
+    Anything else (None) goes through moto's loop."""
     from moto.dynamodb.comparisons import OpDefault
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import RESULT_SIZE_LIMIT
 
     projection = arguments.get("projection_expression") or []
     condition = arguments.get("filter_expression")
-    if (arguments.get("filters") or not (condition is None or type(condition) is OpDefault)
-            or tuple(arguments.get("segments") or (None, None)) != (None, None)
+    if (arguments.get("filters") or tuple(arguments.get("segments") or (None, None)) != (None, None)
             or any(len(path) != 1 or "[" in path[0] for path in projection)):
         return None
+    check = None if condition is None or type(condition) is OpDefault else condition
     names = [path[0] for path in projection]
     limit = arguments.get("limit")
-    results, last_read, size, last_key = [], None, 0, None
+    results, read, last_read, size, last_key = [], 0, None, 0, None
     for item in items:
         weight = item.size()
-        if len(results) == limit or size + weight > RESULT_SIZE_LIMIT:
+        if read == limit or size + weight > RESULT_SIZE_LIMIT:
             last_key = table._get_last_evaluated_key(last_read, None)  # noqa: SLF001
             break
+        read, last_read, size = read + 1, item, size + weight
+        if check is not None and not check.expr(item):
+            continue
         answer = Item.__new__(Item)
         answer.hash_key, answer.range_key = item.hash_key, item.range_key
         answer.attrs = type(item.attrs)()
@@ -462,8 +467,7 @@ def _plain_scan(table, items, arguments: dict) -> tuple | None:
             if not names or name in names:
                 dict.__setitem__(answer.attrs, name, value)  # no size check: it was checked on write
         results.append(answer)
-        last_read, size = item, size + weight
-    return results, len(results), last_key
+    return results, read, last_key
 
 
 def _with_items(table, items, original, call):
