@@ -53,6 +53,9 @@ def apply(aws: Any) -> None:
     _patch_statement_owners(aws.iam)
 
 
+_METHOD_NAMES: dict[type, list[str]] = {}  # moto's method_names_from_class, once per class
+
+
 def _replace(owner: type, name: str, build: Callable[[Any], Any]) -> None:
     """Set ``owner.name`` to ``build(original)``, ``original`` being moto's own attribute (as
     found on the class: a function, classmethod or property; None if moto has none).
@@ -60,6 +63,7 @@ def _replace(owner: type, name: str, build: Callable[[Any], Any]) -> None:
     Two patches of one attribute (say, the tags and the states of CreateStream) wrap each
     other in the order they are applied; applying the same patch again replaces it, never
     wraps it twice (each patch is known by its builder's qualified name)."""
+    _METHOD_NAMES.clear()  # a class's methods may change: list them again
     key, chain_key = f"_ecomlib_moto_{name}", f"_ecomlib_chain_{name}"
     if key not in owner.__dict__:
         try:
@@ -556,13 +560,14 @@ def _patch_dynamodb_batch_write_keys() -> None:
 
 
 def _patch_request_overheads() -> None:
-    """Take three costs off requests that AWS's answers do not have.
+    """Take four costs off requests that AWS's answers do not have.
 
     moto 5.2, on every request: looks for a ``<RequestId>`` in the answer with a regular
     expression that tries each position of the body (a Scan page or a GetRecords answer of
-    1 MB: ~20 ms), also in JSON answers, where there is none; and lists its own package
-    folder on disk to recognise service names. Here the expression runs only on a body that
-    holds ``<RequestId>``, and the folder is listed once. And it reads each DynamoDB value
+    1 MB: ~20 ms), also in JSON answers, where there is none; lists its own package folder
+    on disk to recognise service names; and inspects the response class for its method
+    names. Here the expression runs only on a body that holds ``<RequestId>``, and the
+    folder and the methods are listed once. And it reads each DynamoDB value
     of a request by trying it against every member of ``AttributeValue`` (a BatchWriteItem
     of 25 invoice items: ~3 ms); here a string, number, boolean or null is taken as it is.
     """
@@ -605,6 +610,22 @@ def _patch_request_overheads() -> None:
         return parse_structure
 
     _replace(BaseJSONParser, "_parse_structure", build_structure)
+    import moto.core.responses
+
+    # The names of a response class's methods, listed by inspecting the class on every
+    # request: listed once per class (again after a patch changes a class, see _replace).
+    names_of = moto.core.responses.__dict__.get("_ecomlib_moto_method_names_from_class",
+                                                moto.core.responses.method_names_from_class)
+    moto.core.responses._ecomlib_moto_method_names_from_class = names_of
+
+    def method_names(clazz) -> list[str]:
+        found = _METHOD_NAMES.get(clazz)
+        if found is None:
+            found = _METHOD_NAMES[clazz] = names_of(clazz)
+        return found
+
+    _METHOD_NAMES.clear()
+    moto.core.responses.method_names_from_class = method_names
     modules = moto.backends.__dict__.get("_ecomlib_moto_list_of_moto_modules", moto.backends.list_of_moto_modules)
     moto.backends._ecomlib_moto_list_of_moto_modules = modules
     listed = functools.cache(lambda: tuple(modules()))
