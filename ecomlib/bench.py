@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -185,7 +186,9 @@ def run_notebooks(dataset: str | Path | None = None, notebooks: list[str] | None
     ``notebooks``: names or leading numbers ("01", "04_stream_to_dynamodb"); all if empty.
     Returns {"dataset", "machine", "notebooks": [{"notebook", "seconds", "cells", "error"}],
     "total_seconds", "slowest_cells": the ``top`` slowest cells of all, with their notebook,
-    index (among all cells, as Jupyter numbers them from 0), first line and seconds}.
+    index (among all cells, as Jupyter numbers them from 0), first line, seconds and whether
+    they showed a progress bar ("bar"), "silent_cells": every cell that ran longer than
+    ``SILENT_SECONDS`` without one}.
     A notebook that fails is reported with its error, and the next one runs all the same."""
     from ecomlib import edition
 
@@ -224,7 +227,14 @@ def run_notebooks(dataset: str | Path | None = None, notebooks: list[str] | None
     return {"dataset": "file" if dataset else "generated",
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.system()},
             "notebooks": results, "total_seconds": round(sum(r["seconds"] for r in results), 2),
-            "slowest_cells": cells[:top]}
+            "slowest_cells": cells[:top],
+            "silent_cells": [c for c in cells if c["seconds"] > SILENT_SECONDS and not c["bar"]]}
+
+
+SILENT_SECONDS = 10  # a cell that runs longer shows a progress bar saying what it is doing
+# What a progress bar leaves in a cell's output: tqdm's "20000/20000 [00:07<00:00, ...]" and
+# the step bars' "3/3 steps [00:02]" (pipelines.drain, the batch loader's files).
+_BAR = re.compile(r"\d+/\d+(?: \w+)? \[\d+:\d\d")
 
 
 def _select_notebooks(folder: Path, wanted: list[str] | None) -> list[Path]:
@@ -254,8 +264,18 @@ def _cell_seconds(notebook: dict, name: str) -> list[dict]:
         source = cell.get("source", "")
         source = source if isinstance(source, str) else "".join(source)
         first = next((line.strip() for line in source.splitlines() if line.strip()), "")
-        out.append({"notebook": name, "cell": index, "first_line": first[:80], "seconds": round(seconds, 2)})
+        out.append({"notebook": name, "cell": index, "first_line": first[:80], "seconds": round(seconds, 2),
+                    "bar": _shows_progress(cell)})
     return out
+
+
+def _shows_progress(cell: dict) -> bool:
+    """Whether a cell's output holds a progress bar (text on its standard output)."""
+    for output in cell.get("outputs", []):
+        text = output.get("text", "") if output.get("output_type") == "stream" else ""
+        if _BAR.search(text if isinstance(text, str) else "".join(text)):
+            return True
+    return False
 
 
 def notebooks_table(result: dict) -> str:
@@ -267,4 +287,8 @@ def notebooks_table(result: dict) -> str:
               f"{'slowest cells':40} {'cell':>5} {'seconds':>9}  first line"]
     lines += [f"{c['notebook']:40} {c['cell']:>5} {c['seconds']:>9.2f}  {c['first_line']}"
               for c in result["slowest_cells"]]
+    lines += ["", f"cells over {SILENT_SECONDS} s without a progress bar: "
+              + (str(len(result["silent_cells"])) if result["silent_cells"] else "none")]
+    lines += [f"{c['notebook']:40} {c['cell']:>5} {c['seconds']:>9.2f}  {c['first_line']}"
+              for c in result["silent_cells"]]
     return "\n".join(lines)

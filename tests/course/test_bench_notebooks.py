@@ -32,7 +32,20 @@ def test_cell_seconds_from_the_recorded_timestamps():
         {"cell_type": "code", "source": "x = 1", "metadata": {}},  # not run: no timing
     ]}
     assert bench._cell_seconds(notebook, "nb.ipynb") == [
-        {"notebook": "nb.ipynb", "cell": 1, "first_line": "import time  # first", "seconds": 2.5}]
+        {"notebook": "nb.ipynb", "cell": 1, "first_line": "import time  # first", "seconds": 2.5, "bar": False}]
+
+
+@pytest.mark.parametrize("text, bar", [
+    ("send: 100%|##########| 20000/20000 [00:07<00:00, 2562.32row/s, accepted=20,000]\n", True),
+    (["drain: 3/3 steps [00:14]      \n"], True),
+    ("files loaded: 100%|####| 13/13 [00:36<00:00,  2.80s/file]\n", True),
+    ("20000 rows in 3/4 of the time [see below]\n", False),
+    ("{'dynamodb': {'in': 20000}}\n", False),
+])
+def test_a_progress_bar_is_found_in_a_cell_s_output(text, bar):
+    cell = {"outputs": [{"output_type": "stream", "name": "stdout", "text": text},
+                        {"output_type": "execute_result", "data": {"text/plain": "1/2 [00:01"}}]}
+    assert bench._shows_progress(cell) is bar
 
 
 @pytest.mark.slow
@@ -55,3 +68,5 @@ def test_bench_notebooks_times_one_notebook_cell_by_cell():
         text = "".join(code[cell["cell"]]["source"])
         assert cell["first_line"] == next(line.strip() for line in text.splitlines() if line.strip())[:80]
     assert "01_know_your_data.ipynb" in done.stderr and "slowest cells" in done.stderr
+    assert result["silent_cells"] == [c for c in result["silent_cells"] if c["seconds"] > 10 and not c["bar"]]
+    assert "without a progress bar" in done.stderr
