@@ -53,9 +53,6 @@ def apply(aws: Any) -> None:
     _patch_statement_owners(aws.iam)
 
 
-_METHOD_NAMES: dict[type, list[str]] = {}  # moto's method_names_from_class, once per class
-
-
 def _replace(owner: type, name: str, build: Callable[[Any], Any]) -> None:
     """Set ``owner.name`` to ``build(original)``, ``original`` being moto's own attribute (as
     found on the class: a function, classmethod or property; None if moto has none).
@@ -63,7 +60,6 @@ def _replace(owner: type, name: str, build: Callable[[Any], Any]) -> None:
     Two patches of one attribute (say, the tags and the states of CreateStream) wrap each
     other in the order they are applied; applying the same patch again replaces it, never
     wraps it twice (each patch is known by its builder's qualified name)."""
-    _METHOD_NAMES.clear()  # a class's methods may change: list them again
     key, chain_key = f"_ecomlib_moto_{name}", f"_ecomlib_chain_{name}"
     if key not in owner.__dict__:
         try:
@@ -613,18 +609,21 @@ def _patch_request_overheads() -> None:
     import moto.core.responses
 
     # The names of a response class's methods, listed by inspecting the class on every
-    # request: listed once per class (again after a patch changes a class, see _replace).
+    # request: listed once per class, kept on the class, and listed again when a class of
+    # its MRO gains or loses an attribute (a patch that adds a method).
     names_of = moto.core.responses.__dict__.get("_ecomlib_moto_method_names_from_class",
                                                 moto.core.responses.method_names_from_class)
     moto.core.responses._ecomlib_moto_method_names_from_class = names_of
 
     def method_names(clazz) -> list[str]:
-        found = _METHOD_NAMES.get(clazz)
-        if found is None:
-            found = _METHOD_NAMES[clazz] = names_of(clazz)
-        return found
+        if "_ecomlib_method_names" not in clazz.__dict__:
+            clazz._ecomlib_method_names = None
+        stamp = tuple(len(vars(c)) for c in clazz.__mro__)
+        kept = clazz.__dict__["_ecomlib_method_names"]
+        if kept is None or kept[0] != stamp:
+            kept = clazz._ecomlib_method_names = (stamp, names_of(clazz))
+        return kept[1]
 
-    _METHOD_NAMES.clear()
     moto.core.responses.method_names_from_class = method_names
     modules = moto.backends.__dict__.get("_ecomlib_moto_list_of_moto_modules", moto.backends.list_of_moto_modules)
     moto.backends._ecomlib_moto_list_of_moto_modules = modules
