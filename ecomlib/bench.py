@@ -111,6 +111,12 @@ def _measure(dataset, rows, row_per_request_rows) -> dict:
     result.update(_batch(df))
     result["bench_seconds"] = round(time.perf_counter() - t0, 2)  # the whole run, extras included
     result["peak_rss_mb"] = _peak_rss_mb()
+    # whose memory: this process (the data, the rows sent) and the embedded AWS (what it stores)
+    result["peak_rss_bench_mb"] = round(portable.max_rss_mb(), 1)
+    if settings().is_local:
+        from ecomlib.local import server
+
+        result["peak_rss_embedded_aws_mb"] = (server.status() or {}).get("memory", {}).get("peak_rss_mb")
     return result
 
 

@@ -276,7 +276,7 @@ class EmbeddedAWS:
             component.reset()
 
     def status(self) -> dict:
-        body: dict = {}
+        body: dict = {"memory": {"peak_rss_mb": round(portable.max_rss_mb(), 1)}}  # this process, at its peak
         for component in self.components:
             body.update(component.status())
         return body

@@ -258,3 +258,16 @@ def test_every_answer_has_its_own_request_id():
     assert xml[0]["RequestId"] != xml[1]["RequestId"]
     json_ids = [ddb.list_tables()["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"] for _ in range(2)]
     assert len(set(json_ids)) == 2 and all(len(i) == 52 for i in json_ids)
+
+
+def test_the_status_says_how_much_memory_the_embedded_aws_took():
+    """``bench`` reports whose memory its peak was: the embedded AWS reports its own."""
+    ddb = aws.client("dynamodb")
+    ddb.list_tables()  # (the embedded AWS runs)
+    first = server.status()["memory"]["peak_rss_mb"]
+    if sys.platform == "win32":  # no resource module: 0
+        assert first == 0
+        return
+    assert 30 < first < 20_000  # a Python process with moto loaded, in MB
+    ddb.list_tables()
+    assert server.status()["memory"]["peak_rss_mb"] >= first  # a peak never goes down
