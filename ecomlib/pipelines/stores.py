@@ -81,9 +81,6 @@ def stored_ids(pipeline: str) -> Counter:
     return Counter(getattr(declared.module, declared.count)())
 
 
-StreamLog = ingest.StreamLog  # the reader drain() keeps: ``ingest.STREAM_LOG``
-
-
 def stream_arrivals() -> dict[str, datetime]:
     """Every row of the stream (by RowId) with when its record arrived (the first time)."""
     return ingest.STREAM_LOG.arrivals()

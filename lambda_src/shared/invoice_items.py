@@ -97,13 +97,6 @@ def money(value: Decimal) -> str:
     return format(value, "f")
 
 
-def line_value(row: dict) -> dict:
-    """One entry of the Lines object (money as exact decimal text)."""
-    return {"StockCode": row["StockCode"], "Description": row["Description"],
-            "Quantity": row["Quantity"], "UnitPrice": money(row["UnitPrice"]),
-            "LineTotal": money(line_total(row["Quantity"], row["UnitPrice"]))}
-
-
 def compact(value: Any) -> str:
     """JSON text without spaces (what Lines and LineTotals hold)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -113,9 +106,9 @@ _text = json.encoder.encode_basestring  # str -> JSON string literal, non-ASCII 
 
 
 def line_entry(row: dict) -> str:
-    """The row's entry in a Lines object, as compact JSON text: '"RowId":{...}' (what
-    ``compact({row_id: line_value(row)})`` writes, put together directly: this runs for
-    every row)."""
+    """The row's entry in a Lines object, as compact JSON text (what :func:`compact` writes,
+    put together directly: this runs for every row):
+    '"RowId":{"StockCode":..,"Description":..,"Quantity":..,"UnitPrice":"2.55","LineTotal":"15.30"}'."""
     description = row["Description"]
     return (f'{_text(row["RowId"])}:{{"StockCode":{_text(row["StockCode"])},'
             f'"Description":{"null" if description is None else _text(description)},'

@@ -196,7 +196,7 @@ def test_drain_reads_only_what_arrived_since_it_last_read_the_stream(loaded, mon
     monkeypatch.undo()
     new = ingest.stream_stats()["records"] - in_stream  # (a record per invoice)
     assert read == new >= 1
-    assert rc.StreamLog().arrivals() == after  # a reader that has not read yet reads it all, and agrees
+    assert ingest.StreamLog().arrivals() == after  # a reader that has not read yet reads it all, and agrees
     assert ingest.StreamLog().stats() == ingest.stream_stats()  # counts too, read on or afresh
 
 
