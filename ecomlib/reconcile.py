@@ -38,10 +38,9 @@ def reconcile(stages: tuple[str, ...] | None = None) -> dict:
     (dead-lettered), and examples of rows missing, stored more often than sent, or stored
     without being in the stream. Empty lists: every row is accounted for once.
     Stages whose store does not exist (pipeline not deployed) are left out."""
-    rows = ingest.read_stream()
-    stream_ids = Counter(r["RowId"] for r in rows if r.get("RowId") is not None)
+    stream_ids = ingest.row_counts()  # read on from where drain() stopped
     result = {"stream": {"rows": sum(stream_ids.values()), "distinct_row_ids": len(stream_ids),
-                         "unreadable": len(rows) - sum(stream_ids.values())}}
+                         "unreadable": ingest.STREAM_LOG.unreadable}}
     for stage in stages or registry.stores():
         pipeline = registry.get(stage)
         if not exists(pipeline.stores):

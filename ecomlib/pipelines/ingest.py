@@ -129,6 +129,8 @@ class StreamLog:
         self.stream = stream
         self.after: dict[str, str] = {}
         self.rows: dict[str, datetime] = {}
+        self.counts: dict[str, int] = {}  # RowId -> how many times it is in the stream
+        self.unreadable = 0  # rows without a RowId (lines that are not JSON rows)
         self.records = 0
         self.rows_per_shard: Counter = Counter()
 
@@ -139,13 +141,17 @@ class StreamLog:
         stream = (aws.endpoint_url(), summary["StreamARN"], summary["StreamCreationTimestamp"])
         if stream != self.stream:
             self._start(stream)
-        rows = self.rows
+        rows, counts = self.rows, self.counts
         for record in iter_records(after=self.after):
             arrived = record["ApproximateArrivalTimestamp"]
             record_rows = rows_of(record)
             for row in record_rows:
                 row_id = row.get("RowId")
-                if row_id is not None and (row_id not in rows or arrived < rows[row_id]):
+                if row_id is None:
+                    self.unreadable += 1
+                    continue
+                counts[row_id] = counts.get(row_id, 0) + 1
+                if row_id not in rows or arrived < rows[row_id]:
                     rows[row_id] = arrived  # the first time, whichever shard it is in
             self.records += 1
             self.rows_per_shard[record["ShardId"]] += len(record_rows)
@@ -155,6 +161,11 @@ class StreamLog:
         """Every row of the stream (by RowId) with when its record arrived (the first time)."""
         self.read()
         return dict(self.rows)
+
+    def row_counts(self) -> Counter:
+        """Every RowId of the stream with how many times it is in it (a row sent twice: 2)."""
+        self.read()
+        return Counter(self.counts)
 
     def stats(self) -> dict:
         """Records and rows in the stream, and rows per shard (a row sent twice counts twice)."""
@@ -170,6 +181,12 @@ def stream_stats() -> dict:
     """Records and rows in the stream, and rows per shard (read on from where the last read
     of :data:`STREAM_LOG` stopped)."""
     return STREAM_LOG.stats()
+
+
+def row_counts() -> Counter:
+    """Every RowId in the stream with how many times it is in it (read on from where the
+    last read of :data:`STREAM_LOG` stopped: after a ``drain()``, only what arrived since)."""
+    return STREAM_LOG.row_counts()
 
 
 def teardown() -> None:

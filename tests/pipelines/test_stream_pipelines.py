@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 
 import pytest
@@ -198,6 +199,8 @@ def test_drain_reads_only_what_arrived_since_it_last_read_the_stream(loaded, mon
     assert read == new >= 1
     assert ingest.StreamLog().arrivals() == after  # a reader that has not read yet reads it all, and agrees
     assert ingest.StreamLog().stats() == ingest.stream_stats()  # counts too, read on or afresh
+    everything = Counter(row["RowId"] for row in ingest.read_stream())
+    assert ingest.STREAM_LOG.row_counts() == ingest.StreamLog().row_counts() == everything
 
 
 def test_drain_times_out_naming_the_store_that_lacks_rows(loaded, monkeypatch):
