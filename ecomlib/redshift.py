@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Iterator
 
 import pandas as pd
 
@@ -66,20 +67,37 @@ def sql(query: str, parameters: dict | None = None, timeout: float = 600) -> pd.
 
 def result(statement_id: str) -> pd.DataFrame:
     """All pages of a finished statement's result, converted to Python values."""
-    data = aws.client("redshift-data")
-    columns, rows, token = [], [], None
-    while True:
-        page = data.get_statement_result(Id=statement_id, **({"NextToken": token} if token else {}))
-        columns = columns or page["ColumnMetadata"]
-        rows += [[_value(field, column) for field, column in zip(record, columns)] for record in page["Records"]]
-        token = page.get("NextToken")
-        if not token:
-            break
+    columns, rows = [], []
+    for columns, page in _pages(statement_id):
+        rows += page
     frame = pd.DataFrame(rows, columns=[c["name"] for c in columns])
     for column in columns:
         if column["typeName"] in ("timestamp", "timestamptz", "date"):
             frame[column["name"]] = pd.to_datetime(frame[column["name"]])
     return frame
+
+
+def first_column(query: str, parameters: dict | None = None, timeout: float = 600) -> Iterator:
+    """The first value of each row of a query's result, page by page: for a long result
+    (every ``row_id`` of a table) without holding all its rows at once."""
+    described = execute(query, parameters, timeout)
+    if described.get("HasResultSet"):
+        for _, page in _pages(described["Id"]):
+            yield from (row[0] for row in page)
+
+
+def _pages(statement_id: str) -> Iterator[tuple[list[dict], list[list]]]:
+    """(column metadata, rows converted to Python values) for each page of a result."""
+    data = aws.client("redshift-data")
+    columns, token = [], None
+    while True:
+        page = data.get_statement_result(Id=statement_id, **({"NextToken": token} if token else {}))
+        columns = columns or page["ColumnMetadata"]
+        yield columns, [[_value(field, column) for field, column in zip(record, columns)]
+                        for record in page["Records"]]
+        token = page.get("NextToken")
+        if not token:
+            break
 
 
 def _value(field: dict, column: dict):

@@ -337,6 +337,18 @@ def test_results_are_paged_by_10000_rows(cluster):
     assert len(first["Records"]) == 10_000 and first["TotalNumRows"] == 25_000 and first["NextToken"]
 
 
+def test_the_course_reads_every_page_of_a_result(cluster, monkeypatch):
+    """ecomlib.redshift's readers: a frame of every page, or the first column page by page."""
+    from ecomlib import redshift as wh
+
+    monkeypatch.setattr(wh, "cluster_id", lambda: cluster)
+    assert list(wh.first_column("CREATE TABLE numbers AS SELECT g AS n, 'row ' || g AS label "
+                                "FROM generate_series(1, 25000) AS s(g)")) == []  # no result set
+    assert list(wh.first_column("SELECT n, label FROM numbers ORDER BY n")) == list(range(1, 25_001))
+    frame = wh.sql("SELECT n, label FROM numbers ORDER BY n")
+    assert len(frame) == 25_000 and frame["label"].iloc[-1] == "row 25000"
+
+
 # ---- COPY ----------------------------------------------------------------------------
 
 
