@@ -184,8 +184,9 @@ def stream_stats() -> dict:
 
 
 def row_counts() -> Counter:
-    """Every RowId in the stream with how many times it is in it (read on from where the
-    last read of :data:`STREAM_LOG` stopped: after a ``drain()``, only what arrived since)."""
+    """Every RowId in the stream with how many times it is in it. The stream's records are
+    fetched by :data:`STREAM_LOG`, each once: after a ``drain()`` only the records that
+    arrived since are fetched; the counts cover every record read so far."""
     return STREAM_LOG.row_counts()
 
 
