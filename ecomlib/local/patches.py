@@ -47,6 +47,7 @@ def apply(aws: Any) -> None:
     _patch_redshift_data(aws.redshift_data)
     _patch_create_time_tags()
     _patch_mapping_states(aws.stream_pollers)
+    _patch_mapping_starting_timestamp()
     _patch_sqs_deleted_recently()
     _patch_ec2_security_group_in_use()
     _patch_redshift_cluster_states()
@@ -1281,6 +1282,40 @@ def _patch_create_time_tags() -> None:
         return resource
 
     parsing.parse_and_create_resource = parse_and_create_resource
+
+
+def _patch_mapping_starting_timestamp() -> None:
+    """A stream mapping that starts ``AT_TIMESTAMP`` needs its timestamp, and says it.
+
+    AWS (CreateEventSourceMapping): with ``StartingPosition=AT_TIMESTAMP`` the mapping
+    starts at ``StartingPositionTimestamp`` (Unix seconds); without one the call is refused
+    with ``InvalidParameterValueException: Need to specify a timestamp``; the mapping's
+    description gives the timestamp back. moto 5.2 accepts the mapping without one and
+    leaves the timestamp out of the description (and its poller then read from the
+    oldest record). Where reading starts: ``ecomlib.local.stream_pollers._start``.
+    """
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.models import EventSourceMapping, LambdaBackend
+
+    def build_create(original):
+        def create_event_source_mapping(self, spec):
+            streams = (":kinesis:", ":dynamodb:")
+            if (spec.get("StartingPosition") == "AT_TIMESTAMP" and spec.get("StartingPositionTimestamp") is None
+                    and any(kind in str(spec.get("EventSourceArn", "")) for kind in streams)):
+                raise InvalidParameterValueException("Need to specify a timestamp")
+            return original(self, spec)
+        return create_event_source_mapping
+
+    def build_configuration(original):
+        def get_configuration(self):
+            config = original(self)
+            if self.starting_position == "AT_TIMESTAMP" and self.starting_position_timestamp is not None:
+                config["StartingPositionTimestamp"] = self.starting_position_timestamp
+            return config
+        return get_configuration
+
+    _replace(LambdaBackend, "create_event_source_mapping", build_create)
+    _replace(EventSourceMapping, "get_configuration", build_configuration)
 
 
 def _patch_mapping_states(pollers) -> None:

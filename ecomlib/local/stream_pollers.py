@@ -70,6 +70,30 @@ class _Shard:
     shard: object  # moto's Shard
 
 
+def _start(mapping, shard) -> int:
+    """The checkpoint a new mapping starts from in a shard (records after it are read):
+    TRIM_HORIZON the oldest record, LATEST the records put from now on, AT_TIMESTAMP the
+    first record that arrived at or after ``StartingPositionTimestamp`` (Unix seconds)."""
+    if mapping.starting_position == "LATEST":
+        return shard.get_max_sequence_number()
+    if mapping.starting_position == "AT_TIMESTAMP" and mapping.starting_position_timestamp is not None:
+        return int(shard.get_sequence_number_at(_epoch(mapping.starting_position_timestamp)))
+    return 0
+
+
+def _epoch(value) -> float:
+    """A timestamp as the API carries it (Unix seconds; ISO 8601 text) in Unix seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        from datetime import datetime, timezone
+
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+
+
 class StreamPollers(WorkerComponent):
     """Every Kinesis event source mapping's pollers: a checkpoint per shard, and counters."""
 
@@ -165,8 +189,7 @@ class StreamPollers(WorkerComponent):
         batch_size = mapping.batch_size or 100
         with MOTO_LOCK:
             if key not in self.checkpoints:
-                latest = mapping.starting_position == "LATEST"
-                self.checkpoints[key] = shard.get_max_sequence_number() if latest else 0
+                self.checkpoints[key] = _start(mapping, shard)
             records, _, _ = shard.get_records(str(self.checkpoints[key]), batch_size)
         if not records:
             return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -161,6 +162,26 @@ def test_latest_starts_after_what_is_already_there(pipeline):
     pipeline.put("new-1")
     server.drain()
     assert pipeline.delivered() == ["new-1"]
+
+
+def test_at_timestamp_starts_at_the_first_record_that_arrived_then(pipeline):
+    """AT_TIMESTAMP: the records that arrived at or after StartingPositionTimestamp, not the
+    older ones; the description gives the timestamp back; without one the mapping is refused."""
+    with pytest.raises(ClientError) as refused:
+        aws.client("lambda").create_event_source_mapping(
+            EventSourceArn=pipeline.stream_arn, FunctionName="ecom-test-esm", StartingPosition="AT_TIMESTAMP")
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert refused.value.response["Error"]["Message"] == "Need to specify a timestamp"
+    pipeline.put("before-1", "before-2")
+    time.sleep(1.05 - time.time() % 1)  # the API carries the timestamp in whole seconds
+    since = datetime.fromtimestamp(int(time.time()), timezone.utc)
+    pipeline.put("after-1", "after-2")
+    uuid = pipeline.map(StartingPosition="AT_TIMESTAMP", StartingPositionTimestamp=since)
+    server.drain()
+    assert pipeline.delivered() == ["after-1", "after-2"]
+    described = aws.client("lambda").get_event_source_mapping(UUID=uuid)
+    assert described["StartingPosition"] == "AT_TIMESTAMP"
+    assert described["StartingPositionTimestamp"] == since
 
 
 def test_partial_batch_failure_retries_from_the_failed_record(pipeline):
