@@ -605,13 +605,21 @@ def _patch_dynamodb_request_values() -> None:
 
     plain = frozenset({"S", "N", "BOOL", "NULL"})
 
+    def as_is(parser, value):
+        """A plain AttributeValue as moto's walk would make it, or None for any other."""
+        if type(value) is dict and len(value) == 1:
+            (member, inner), = value.items()
+            if member in plain and inner is not None:
+                answer = parser.MAP_TYPE()
+                answer[member] = inner
+                return answer
+        return None
+
     def build(original):
         def parse_structure(self, shape, value):
-            if shape.name == "AttributeValue" and type(value) is dict and len(value) == 1:
-                (member, inner), = value.items()
-                if member in plain and inner is not None:
-                    answer = self.MAP_TYPE()
-                    answer[member] = inner
+            if shape.name == "AttributeValue":
+                answer = as_is(self, value)
+                if answer is not None:
                     return answer
             return original(self, shape, value)
         return parse_structure
@@ -622,14 +630,8 @@ def _patch_dynamodb_request_values() -> None:
                 return original(self, shape, value)
             answer = self.MAP_TYPE()
             for name, attribute in value.items():
-                if type(attribute) is dict and len(attribute) == 1:
-                    (member, inner), = attribute.items()
-                    if member in plain and inner is not None:
-                        entry = self.MAP_TYPE()
-                        entry[member] = inner
-                        answer[name] = entry
-                        continue
-                answer[name] = self._parse_shape(shape.value, attribute)
+                plain_value = as_is(self, attribute)
+                answer[name] = plain_value if plain_value is not None else self._parse_shape(shape.value, attribute)
             return answer
         return parse_map
 
@@ -667,8 +669,6 @@ def _patch_request_overheads() -> None:
         return staticmethod(enrich)
 
     _replace(BaseResponse, "_enrich_response", build_enrich)
-
-    import moto.core.responses
 
     # The names of a response class's methods, listed by inspecting the class on every
     # request: listed once per class, kept on the class, and listed again when a class of

@@ -77,21 +77,8 @@ def _start(mapping, shard) -> int:
     if mapping.starting_position == "LATEST":
         return shard.get_max_sequence_number()
     if mapping.starting_position == "AT_TIMESTAMP" and mapping.starting_position_timestamp is not None:
-        return int(shard.get_sequence_number_at(_epoch(mapping.starting_position_timestamp)))
+        return int(shard.get_sequence_number_at(float(mapping.starting_position_timestamp)))
     return 0
-
-
-def _epoch(value) -> float:
-    """A timestamp as the API carries it (Unix seconds; ISO 8601 text) in Unix seconds."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        from datetime import datetime, timezone
-
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
 
 
 class StreamPollers(WorkerComponent):
